@@ -1,0 +1,29 @@
+"""Reference library of the model-compression lab kit.
+
+One module per concept (import what you need, e.g. ``from utils import pruning``):
+
+=====================  =====================================================================
+``utils.data``         embedded UCI digits (offline), optional torchvision datasets, splits
+``utils.models``       DigitsCNN (fusable Conv-BN-ReLU), DigitsMLP, DigitsLSTM, BenchmarkCNN
+``utils.train``        seeded train / evaluate loops, baseline checkpoints
+``utils.pruning``      masks (magnitude, random, Ln-structured, global), sparsity, mask upkeep
+``utils.schedules``    gradual (AGP, cubic) sparsity schedule
+``utils.channel_pruning``  physically remove conv output channels (and BN, next-layer inputs)
+``utils.quantization`` qparams, quantize, dequantize, fake-quantize (STE)
+``utils.observers``    min-max, moving-average, percentile and MSE range observers
+``utils.metrics``      quantization error metrics (MSE, SQNR)
+``utils.integer_ops``  integer-only Linear and Conv2d with fixed-point requantization
+``utils.benchmark``    latency, interleaved A/B speed ratios, sizes, parameter and MAC counts
+``utils.plots``        the figures the labs draw
+``utils.grading``      helpers for nbgrader test cells (seeds, forbidden-call checks)
+=====================  =====================================================================
+
+Importing ``utils`` silences the deprecation notices of the pinned torch's quantization stack
+(see :mod:`utils.torch_warnings`) and nothing else.
+"""
+
+from .torch_warnings import ignore_torch_ao_deprecations
+
+ignore_torch_ao_deprecations()
+
+__version__ = "0.1.0"
