@@ -1,0 +1,76 @@
+"""Run a solution notebook, then check that its test cells reject each mutant.
+
+One kernel per notebook: the solution cells run once, in order, up to the last cell a mutant
+needs; then each mutant is swapped in, its test cell run (it must raise), and the right answer
+swapped back. This costs one notebook execution per lab instead of one per mutant.
+"""
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+@dataclass
+class MutantResult:
+    mutant: object
+    caught: bool
+    message: str
+
+
+def grade_id(cell):
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def cell_index(nb):
+    """grade_id -> index of the cell in the notebook."""
+    return {grade_id(cell): i for i, cell in enumerate(nb.cells) if grade_id(cell)}
+
+
+def _last_needed_cell(index, mutants):
+    ids = {m.answer for m in mutants} | {m.caught_by for m in mutants}
+    ids |= {r for m in mutants for r in m.rerun}
+    missing = sorted(ids - set(index))
+    if missing:
+        raise KeyError(f"mutants name cells that are not in the notebook: {missing}")
+    return max(index[i] for i in ids)
+
+
+def run_mutants(notebook_path, mutants, timeout=300):
+    """Execute the solution and try every mutant; returns a list of :class:`MutantResult`."""
+    path = Path(notebook_path)
+    nb = nbformat.read(path, as_version=4)
+    index = cell_index(nb)
+    last = _last_needed_cell(index, mutants)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}})
+    results = []
+    with client.setup_kernel():
+        for i in range(last + 1):
+            if nb.cells[i].cell_type == "code":
+                client.execute_cell(nb.cells[i], i)
+
+        def run(cell_id, source=None):
+            i = index[cell_id]
+            cell = copy.deepcopy(nb.cells[i])
+            if source is not None:
+                cell.source = source
+            client.execute_cell(cell, i)
+
+        for mutant in mutants:
+            try:
+                run(mutant.answer, mutant.source)
+                for cell_id in mutant.rerun:
+                    run(cell_id)
+                run(mutant.caught_by)
+                results.append(MutantResult(mutant, False, "the test cell passed"))
+            except CellExecutionError as error:
+                results.append(MutantResult(mutant, True, str(error).strip().splitlines()[-1]))
+            finally:
+                run(mutant.answer)
+                for cell_id in mutant.rerun:
+                    run(cell_id)
+    return results
