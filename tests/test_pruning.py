@@ -34,6 +34,18 @@ def expected_zeros(amount, numel):
     return amount if isinstance(amount, int) else round(amount * numel)
 
 
+def assert_same_mask_or_both_reject(torch_prune, make_mask, weight, amount, dim, **kwargs):
+    """Structured masks: equal to torch's, or, for an int amount above the slice count, both raise."""
+    if isinstance(amount, int) and amount > weight.shape[dim]:
+        with pytest.raises(ValueError):
+            torch_mask(torch_prune, weight, amount=amount, dim=dim, **kwargs)
+        with pytest.raises(ValueError, match=f"amount={amount}"):
+            make_mask()
+        return
+    expected = torch_mask(torch_prune, weight, amount=amount, dim=dim, **kwargs)
+    torch.testing.assert_close(make_mask(), expected, rtol=0, atol=0)
+
+
 def random_model(seed=0):
     """DigitsCNN with seeded random weights (convs + linear: the global pruning playground)."""
     torch.manual_seed(seed)
@@ -187,9 +199,8 @@ def test_random_mask_with_generator_leaves_global_rng_alone():
 @pytest.mark.parametrize("dim", [0, 1, -1])
 def test_ln_structured_mask_equals_torch_ln_structured(shape, amount, n, dim, gen):
     weight = torch.randn(shape, generator=gen)
-    expected = torch_mask(prune.ln_structured, weight, amount=amount, n=n, dim=dim)
-    torch.testing.assert_close(pruning.ln_structured_mask(weight, amount, n, dim), expected,
-                               rtol=0, atol=0)
+    assert_same_mask_or_both_reject(prune.ln_structured, lambda: pruning.ln_structured_mask(
+        weight, amount, n, dim), weight, amount, dim, n=n)
 
 
 @pytest.mark.parametrize("n", [1, 2, math.inf])
@@ -230,11 +241,13 @@ def test_slice_norms_match_hand_formula(gen):
 def test_random_structured_mask_equals_torch_random_structured_under_same_seed(shape, amount,
                                                                                dim):
     weight = torch.randn(shape)
+
+    def make_mask():
+        torch.manual_seed(2024)
+        return pruning.random_structured_mask(weight, amount, dim)
+
     torch.manual_seed(2024)
-    expected = torch_mask(prune.random_structured, weight, amount=amount, dim=dim)
-    torch.manual_seed(2024)
-    mask = pruning.random_structured_mask(weight, amount, dim)
-    torch.testing.assert_close(mask, expected, rtol=0, atol=0)
+    assert_same_mask_or_both_reject(prune.random_structured, make_mask, weight, amount, dim)
 
 
 def test_random_structured_mask_with_generator_matches_global_seed():

@@ -43,7 +43,7 @@ def progress(iterable, enabled=True, **kwargs):
     """A tqdm progress bar on stdout (or the plain iterable when ``enabled`` is False)."""
     if not enabled:
         return iterable
-    return tqdm(iterable, file=sys.stdout, leave=False, mininterval=0.5, **kwargs)
+    return tqdm(iterable, **{"file": sys.stdout, "leave": False, "mininterval": 0.5, **kwargs})
 
 
 def train_epoch(model, loader, optimizer, loss_fn=None, after_step=None, show_progress=False):

@@ -1,0 +1,436 @@
+"""utils.quantization against PyTorch, the oracle: integer ranges, qparams, quantize, dequantize,
+fake-quantize (values and straight-through gradient), the seed's worked examples, bad input."""
+
+import pytest
+import torch
+from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
+
+from utils.quantization import (
+    EPS,
+    choose_qparams,
+    dequantize,
+    fake_quantize,
+    quant_range,
+    quantization_error,
+    quantize,
+    symmetric_zero_point,
+)
+
+QINT_RANGES = {torch.quint8: (0, 255), torch.qint8: (-128, 127), torch.qint32: (-(2**31), 2**31 - 1)}
+
+SEED_X = torch.tensor([[0.8779, 0.2919, 0.6965], [0.8018, 0.2809, 0.0910]])
+
+
+def random_float32_scales(gen, n, low=1e-3, high=0.1):
+    """Scales that are float32 numbers (so torch's double scale and ours agree exactly)."""
+    return low + (high - low) * torch.rand(n, generator=gen)
+
+
+def random_zero_points(gen, n, quant_min, quant_max):
+    low, high = max(quant_min, -1000), min(quant_max, 1000)
+    return torch.randint(low, high + 1, (n,), generator=gen)
+
+
+def values_around_grid(gen, n, scale, zero_point, quant_min, quant_max):
+    """Random values in and beyond the range, plus values exactly on .5 boundaries. (Not beyond
+    ~2^31 steps: there ATen's int32 arithmetic overflows, e.g. quint8 with a zero point > 127
+    maps 1e30 to 0.)"""
+    spread = (min(quant_max, 300) - max(quant_min, -300)) * scale
+    random = (torch.rand(n, generator=gen) * 2.4 - 1.2) * spread + (0.5 * spread - zero_point * scale)
+    halves = (torch.randint(-300, 300, (n,), generator=gen) + 0.5) * scale
+    return torch.cat([random, halves.to(torch.float32), torch.tensor([0.0, -0.0, 1e6, -1e6])])
+
+
+# --------------------------------------------------------------------------- quant_range
+
+
+@pytest.mark.parametrize("bits", range(2, 17))
+def test_quant_range_covers_2_to_the_bits_integers(bits):
+    assert quant_range(bits) == (0, 2**bits - 1)
+    assert quant_range(bits, signed=True) == (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+
+
+@pytest.mark.parametrize("dtype, signed", [(torch.quint8, False), (torch.qint8, True)])
+@pytest.mark.parametrize("reduce_range", [False, True])
+def test_quant_range_matches_torch_observer_defaults(dtype, signed, reduce_range):
+    observer = MinMaxObserver(dtype=dtype, reduce_range=reduce_range)
+    assert quant_range(8, signed, reduce_range) == (observer.quant_min, observer.quant_max)
+
+
+def test_quant_range_reduce_range_halves_like_torch_custom_ranges():
+    observer = MinMaxObserver(dtype=torch.qint8, quant_min=-8, quant_max=7, reduce_range=True)
+    assert quant_range(4, signed=True, reduce_range=True) == (observer.quant_min, observer.quant_max) == (-4, 3)
+    assert quant_range(4, reduce_range=True) == (0, 7)
+
+
+# --------------------------------------------------------------------------- choose_qparams
+
+
+def torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype, customized=True):
+    """PyTorch's ObserverBase._calculate_qparams for the given range and settings."""
+    per_channel = min_val.dim() == 1
+    if per_channel:
+        qscheme = torch.per_channel_symmetric if symmetric else torch.per_channel_affine
+        cls = PerChannelMinMaxObserver
+    else:
+        qscheme = torch.per_tensor_symmetric if symmetric else torch.per_tensor_affine
+        cls = MinMaxObserver
+    kwargs = dict(quant_min=quant_min, quant_max=quant_max) if customized else {}
+    observer = cls(dtype=dtype, qscheme=qscheme, **kwargs)
+    return observer._calculate_qparams(min_val, max_val)
+
+
+def assert_same_qparams(ours, theirs):
+    (scale, zero_point), (torch_scale, torch_zero_point) = ours, theirs
+    assert scale.dtype == torch.float32 and zero_point.dtype == torch.int64
+    assert scale.shape == torch_scale.shape and zero_point.shape == torch_zero_point.shape
+    assert torch.equal(scale, torch_scale), (scale.tolist(), torch_scale.tolist())
+    assert torch.equal(zero_point, torch_zero_point.to(torch.int64)), (zero_point.tolist(), torch_zero_point.tolist())
+
+
+EDGE_RANGES = {
+    "random": (-0.7312, 2.0318),
+    "constant positive": (3.0, 3.0),
+    "constant negative": (-2.5, -2.5),
+    "all negative": (-5.25, -0.125),
+    "all positive": (0.125, 5.25),
+    "tiny range": (1e-10, 2e-10),
+    "tiny around zero": (-1e-10, 1e-10),
+    "zeros": (0.0, 0.0),
+    "wide": (-300.0, 77.0),
+}
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("bits", range(2, 17))
+@pytest.mark.parametrize("signed", [False, True])
+def test_choose_qparams_equals_torch_for_every_bit_width(bits, signed, symmetric):
+    quant_min, quant_max = quant_range(bits, signed)
+    dtype = torch.qint32 if signed else torch.quint8
+    # PyTorch's defaults (not customized) are quint8 0..255 and uint16 0..65535
+    default = (not signed) and bits in (8, 16)
+    if default:
+        dtype = torch.quint8 if bits == 8 else torch.uint16
+    for name, (low, high) in EDGE_RANGES.items():
+        min_val, max_val = torch.tensor(low), torch.tensor(high)
+        ours = choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=symmetric, signed=signed)
+        theirs = torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype, customized=not default)
+        assert_same_qparams(ours, theirs)
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+@pytest.mark.parametrize("dtype", list(QINT_RANGES))
+def test_choose_qparams_equals_torch_per_channel_random(gen, dtype, symmetric):
+    quant_min, quant_max = QINT_RANGES[dtype]
+    for _ in range(20):
+        a, b = torch.randn(2, 16, generator=gen) * torch.rand(1, generator=gen) * 10
+        a[:3], b[:3] = a[:3].abs(), b[:3].abs()  # some all-positive channels
+        a[3], b[3] = 0.0, 0.0  # an all-zero channel
+        min_val, max_val = torch.minimum(a, b), torch.maximum(a, b)
+        ours = choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=symmetric)
+        theirs = torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype, customized=False)
+        assert_same_qparams(ours, theirs)
+
+
+def test_choose_qparams_widens_the_range_to_include_zero():
+    scale, zero_point = choose_qparams(2.0, 4.0, 0, 255)
+    assert zero_point.item() == 0 and scale.item() == pytest.approx(4.0 / 255)
+    scale, zero_point = choose_qparams(-4.0, -2.0, 0, 255)
+    assert zero_point.item() == 255 and scale.item() == pytest.approx(4.0 / 255)
+
+
+def test_choose_qparams_floors_the_scale_at_eps():
+    scale, zero_point = choose_qparams(0.0, 0.0, 0, 255)
+    assert scale.item() == EPS and zero_point.item() == 0
+    scale, _ = choose_qparams(0.0, 0.0, -128, 127, symmetric=True, eps=1e-3)
+    assert scale.item() == pytest.approx(1e-3)
+
+
+def test_symmetric_zero_point_follows_torch_rule():
+    assert symmetric_zero_point(-128, 127) == 0
+    assert symmetric_zero_point(0, 255) == 128  # quint8 default range
+    assert symmetric_zero_point(0, 65535) == 2**15  # uint16 default range
+    assert symmetric_zero_point(0, 15) == 7  # customized: rounded-down midpoint
+    assert symmetric_zero_point(0, 255, customized_range=True) == 127  # quant_min/max passed explicitly
+    assert symmetric_zero_point(0, 15, signed=True) == 0  # qint8 dtype with a 0..15 range
+    assert choose_qparams(-1.0, 1.0, 0, 255, symmetric=True)[1].item() == 128
+
+
+def test_choose_qparams_symmetric_customized_0_255_equals_torch():
+    min_val, max_val = torch.tensor(-0.3), torch.tensor(0.9)
+    ours = choose_qparams(min_val, max_val, 0, 255, symmetric=True, customized_range=True)
+    assert_same_qparams(ours, torch_qparams(min_val, max_val, 0, 255, True, torch.quint8, customized=True))
+
+
+def test_choose_qparams_32_bit_zero_point_does_not_overflow():
+    """PyTorch rounds min/scale into int32; for qint32 and x_min <~ -512 that overflows and its zero
+    point becomes 0. Ours keeps int64: the zero point is clamped to quant_max and x_min maps to
+    quant_min."""
+    quant_min, quant_max = QINT_RANGES[torch.qint32]
+    scale, zero_point = choose_qparams(-1000.0, -1.0, quant_min, quant_max)
+    assert zero_point.item() == quant_max
+    q = quantize(torch.tensor([-1000.0, 0.0]), scale, zero_point, quant_min, quant_max)
+    assert q.tolist() == [quant_min, quant_max]
+
+
+# --------------------------------------------------------------------------- quantize / dequantize
+
+
+@pytest.mark.parametrize("dtype", list(QINT_RANGES))
+def test_quantize_per_tensor_equals_torch(gen, dtype):
+    quant_min, quant_max = QINT_RANGES[dtype]
+    for _ in range(30):
+        scale = random_float32_scales(gen, 1).item()
+        zero_point = random_zero_points(gen, 1, quant_min, quant_max).item()
+        x = values_around_grid(gen, 500, scale, zero_point, quant_min, quant_max)
+        expected = torch.quantize_per_tensor(x, scale, zero_point, dtype)
+        q = quantize(x, scale, zero_point, quant_min, quant_max)
+        assert q.dtype == torch.int64
+        assert torch.equal(q, expected.int_repr().to(torch.int64))
+        assert torch.equal(dequantize(q, scale, zero_point), expected.dequantize())
+
+
+@pytest.mark.parametrize("zero_point", [0, 3, 4, 128, 131])
+def test_quantize_rounds_half_to_even_before_adding_the_zero_point(zero_point):
+    scale = 2.0**-4  # power of two: x * (1/scale) is exact, so these are true .5 ties
+    k = torch.arange(-40, 40, dtype=torch.float32)
+    x = (k + 0.5) * scale
+    expected = torch.quantize_per_tensor(x, scale, zero_point, torch.quint8).int_repr().to(torch.int64)
+    assert torch.equal(quantize(x, scale, zero_point, 0, 255), expected)
+    assert quantize(torch.tensor([0.5, 1.5, 2.5, -0.5, -1.5]), 1.0, 0, -128, 127).tolist() == [0, 2, 2, 0, -2]
+
+
+def test_quantize_multiplies_by_the_float32_reciprocal_like_aten():
+    """fbgemm's own example: x/s = 127.49999 but x * fl(1/s) = 127.5 -> 128 (half to even)."""
+    scale, x = 0.00214854861, torch.tensor([0.273939937])
+    assert quantize(x, scale, 0, 0, 255).item() == 128
+    assert torch.quantize_per_tensor(x, scale, 0, torch.quint8).int_repr().item() == 128
+
+
+def test_quantize_clamps_to_the_range():
+    x = torch.tensor([-100.0, -0.6, 0.0, 0.6, 100.0, float("inf"), float("-inf")])
+    assert quantize(x, 0.1, 2, 0, 15).tolist() == [0, 0, 2, 8, 15, 15, 0]
+
+
+@pytest.mark.parametrize("dtype", list(QINT_RANGES))
+@pytest.mark.parametrize("shape, axis", [((6, 5), 0), ((6, 5), 1), ((4, 3, 5, 2), 0), ((4, 3, 5, 2), 1),
+                                         ((4, 3, 5, 2), 2), ((4, 3, 5, 2), -1)])
+def test_quantize_per_channel_equals_torch(gen, dtype, shape, axis):
+    quant_min, quant_max = QINT_RANGES[dtype]
+    channels = shape[axis]
+    for _ in range(10):
+        scales = random_float32_scales(gen, channels)
+        zero_points = random_zero_points(gen, channels, quant_min, quant_max)
+        x = torch.randn(shape, generator=gen) * 3
+        view = [1] * len(shape)
+        view[axis] = channels
+        halves = (torch.randint(-200, 200, shape, generator=gen) + 0.5) * 2.0 ** -torch.randint(
+            2, 8, (channels,), generator=gen).reshape(view).to(torch.float32)
+        for values, channel_scales in ((x, scales), (halves, 2.0 ** torch.log2(scales).round())):
+            expected = torch.quantize_per_channel(values, channel_scales.double(), zero_points, axis % len(shape), dtype)
+            q = quantize(values, channel_scales, zero_points, quant_min, quant_max, axis=axis)
+            assert torch.equal(q, expected.int_repr().to(torch.int64))
+            assert torch.equal(dequantize(q, channel_scales, zero_points, axis=axis), expected.dequantize())
+
+
+def test_quantize_per_channel_uses_each_channels_own_scale():
+    x = torch.ones(2, 3)
+    assert quantize(x, torch.tensor([1.0, 0.5]), torch.tensor([0, 1]), 0, 255, axis=0).tolist() == [[1, 1, 1], [3, 3, 3]]
+    assert quantize(x, torch.tensor([1.0, 0.5, 0.25]), torch.zeros(3, dtype=torch.int64), 0, 255,
+                    axis=1).tolist() == [[1, 2, 4], [1, 2, 4]]
+
+
+def test_quantize_zero_dim_tensor_and_tensor_qparams():
+    q = quantize(torch.tensor(0.3), torch.tensor([0.1]), torch.tensor([1], dtype=torch.int32), 0, 255)
+    assert q.shape == () and q.item() == 4
+
+
+# --------------------------------------------------------------------------- the seed's worked examples
+
+
+def test_seed_example_4_bit_min_max():
+    scale, zero_point = choose_qparams(SEED_X.min(), SEED_X.max(), 0, 15)
+    assert repr(scale.item()) == "0.058526668697595596"
+    assert zero_point.item() == 0
+    assert quantize(SEED_X, scale, zero_point, 0, 15).tolist() == [[15, 5, 12], [14, 5, 2]]
+
+
+def test_seed_example_scale_one_sixteenth():
+    assert quantize(SEED_X, 1 / 16, 0, 0, 15).tolist() == [[14, 5, 11], [13, 4, 1]]
+
+
+def test_seed_example_quint8_scale_one_over_256():
+    q = quantize(SEED_X, 1 / 256, 0, 0, 255)
+    assert q.tolist() == [[225, 75, 178], [205, 72, 23]]
+    x_hat = dequantize(q, 1 / 256, 0)
+    assert torch.equal(x_hat, q.to(torch.float32) / 256)
+    expected = torch.tensor([[0.8789, 0.2930, 0.6953], [0.8008, 0.2812, 0.0898]])
+    assert (x_hat - expected).abs().max().item() <= 5e-5
+    assert [[round(v, 4) for v in row] for row in x_hat.tolist()] == expected.tolist() or torch.allclose(
+        x_hat, expected, atol=5e-5)
+
+
+# --------------------------------------------------------------------------- fake_quantize
+
+
+QAT_RANGES = [(0, 255), (-128, 127), (0, 15), (-8, 7), (0, 3), (-2, 1)]
+
+
+@pytest.mark.parametrize("quant_min, quant_max", QAT_RANGES)
+def test_fake_quantize_per_tensor_value_and_gradient_equal_torch(gen, quant_min, quant_max):
+    for trial in range(10):
+        scale = random_float32_scales(gen, 1, 0.01, 0.2).item()
+        zero_point = random_zero_points(gen, 1, quant_min, quant_max).item()
+        x = values_around_grid(gen, 300, scale, zero_point, quant_min, quant_max)[:-4]
+        upstream = torch.randn(x.shape, generator=gen)
+        x_ours, x_torch = x.clone().requires_grad_(), x.clone().requires_grad_()
+        if trial % 2:  # torch's tensor-qparams overload
+            y_torch = torch.fake_quantize_per_tensor_affine(
+                x_torch, torch.tensor([scale]), torch.tensor([zero_point], dtype=torch.int32), quant_min, quant_max)
+        else:
+            y_torch = torch.fake_quantize_per_tensor_affine(x_torch, scale, zero_point, quant_min, quant_max)
+        y_ours = fake_quantize(x_ours, scale, zero_point, quant_min, quant_max)
+        y_ours.backward(upstream)
+        y_torch.backward(upstream)
+        assert torch.equal(y_ours, y_torch)
+        assert torch.equal(x_ours.grad, x_torch.grad)
+        assert (x_ours.grad == 0).any() and (x_ours.grad != 0).any()  # both clipped and passed values
+
+
+@pytest.mark.parametrize("quant_min, quant_max", QAT_RANGES)
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_fake_quantize_per_channel_value_and_gradient_equal_torch(gen, quant_min, quant_max, axis):
+    shape = (5, 4, 3)
+    channels = shape[axis]
+    for _ in range(5):
+        scales = random_float32_scales(gen, channels, 0.01, 0.3)
+        zero_points = random_zero_points(gen, channels, quant_min, quant_max)
+        x = torch.randn(shape, generator=gen) * 2
+        upstream = torch.randn(shape, generator=gen)
+        x_ours, x_torch = x.clone().requires_grad_(), x.clone().requires_grad_()
+        y_torch = torch.fake_quantize_per_channel_affine(
+            x_torch, scales, zero_points.to(torch.int32), axis % 3, quant_min, quant_max)
+        y_ours = fake_quantize(x_ours, scales, zero_points, quant_min, quant_max, axis=axis)
+        y_ours.backward(upstream)
+        y_torch.backward(upstream)
+        assert torch.equal(y_ours, y_torch)
+        assert torch.equal(x_ours.grad, x_torch.grad)
+
+
+def test_fake_quantize_gradient_mask_edges():
+    """The gradient passes up to round(x/s)+z == quant_max and stops one step beyond."""
+    x = torch.tensor([-0.6, -0.5, 0.0, 1.4, 1.5, 1.6, 2.0], requires_grad=True)  # scale 0.1, zp 5, range 0..20
+    y = fake_quantize(x, 0.1, 5, 0, 20)
+    y.sum().backward()
+    # integers (unclamped): -1, 0 (-5 + 5, half to even), 5, 19, 20, 21, 25
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
+    assert torch.equal(y.detach(), dequantize(quantize(x.detach(), 0.1, 5, 0, 20), 0.1, 5))
+
+
+def test_fake_quantize_keeps_dtype_and_equals_dequantize_of_quantize(gen):
+    x = torch.randn(50, generator=gen, dtype=torch.float64, requires_grad=True)
+    y = fake_quantize(x, 0.05, 3, -8, 7)
+    assert y.dtype == torch.float64
+    y.sum().backward()
+    assert x.grad.dtype == torch.float64
+    x32 = x.detach().to(torch.float32)
+    assert torch.equal(y.detach().to(torch.float32), dequantize(quantize(x32, 0.05, 3, -8, 7), 0.05, 3))
+
+
+def test_quantization_error_is_bounded_by_half_a_step_inside_the_range(gen):
+    x = torch.rand(1000, generator=gen)
+    error = quantization_error(x, 1 / 255, 0, 0, 255)
+    assert error.abs().max().item() <= 0.5 / 255 + 1e-7
+    assert quantization_error(torch.tensor([2.0]), 1 / 255, 0, 0, 255).item() == pytest.approx(-1.0)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("bits, error", [(1, ValueError), (17, ValueError), (0, ValueError), (8.0, TypeError),
+                                         (True, TypeError), ("8", TypeError)])
+def test_quant_range_rejects_bits(bits, error):
+    with pytest.raises(error, match="bits"):
+        quant_range(bits)
+
+
+def test_quant_range_rejects_non_bool_flags():
+    with pytest.raises(TypeError, match="signed"):
+        quant_range(8, signed=1)
+    with pytest.raises(TypeError, match="reduce_range"):
+        quant_range(8, reduce_range="yes")
+
+
+@pytest.mark.parametrize("min_val, max_val, error, name", [
+    (1.0, 0.0, ValueError, "min_val"),
+    (torch.tensor([0.0, 2.0]), torch.tensor([1.0, 1.0]), ValueError, "min_val"),
+    (float("nan"), 1.0, ValueError, "min_val"),
+    (0.0, float("inf"), ValueError, "max_val"),
+    (torch.tensor(0), torch.tensor(1.0), TypeError, "min_val"),
+    (0.0, torch.tensor([1, 2]), TypeError, "max_val"),
+    (torch.tensor([]), torch.tensor([]), ValueError, "min_val"),
+    (torch.zeros(2, 2), torch.ones(2, 2), ValueError, "min_val"),
+    (torch.zeros(2), torch.ones(3), ValueError, "same shape"),
+    ("0", 1.0, TypeError, "min_val"),
+])
+def test_choose_qparams_rejects_bad_ranges(min_val, max_val, error, name):
+    with pytest.raises(error, match=name):
+        choose_qparams(min_val, max_val, 0, 255)
+
+
+@pytest.mark.parametrize("quant_min, quant_max, error", [(5, 5, ValueError), (10, 0, ValueError),
+                                                         (0.0, 255, TypeError), (0, None, TypeError)])
+def test_quant_range_arguments_are_checked(quant_min, quant_max, error):
+    with pytest.raises(error, match="quant_m"):
+        choose_qparams(0.0, 1.0, quant_min, quant_max)
+    with pytest.raises(error, match="quant_m"):
+        quantize(torch.ones(3), 0.1, 0, quant_min, quant_max)
+    with pytest.raises(error, match="quant_m"):
+        fake_quantize(torch.ones(3), 0.1, 0, quant_min, quant_max)
+
+
+def test_choose_qparams_rejects_bad_eps_and_flags():
+    with pytest.raises(ValueError, match="eps"):
+        choose_qparams(0.0, 1.0, 0, 255, eps=0.0)
+    with pytest.raises(TypeError, match="symmetric"):
+        choose_qparams(0.0, 1.0, 0, 255, symmetric=None)
+    with pytest.raises(TypeError, match="signed"):
+        choose_qparams(0.0, 1.0, 0, 255, signed="no")
+
+
+@pytest.mark.parametrize("function", [quantize, fake_quantize])
+def test_quantizers_reject_bad_arguments(function):
+    x = torch.randn(3, 4)
+    with pytest.raises(TypeError, match="x"):
+        function(torch.arange(3), 0.1, 0, 0, 255)
+    with pytest.raises(ValueError, match="NaN"):
+        function(torch.tensor([1.0, float("nan")]), 0.1, 0, 0, 255)
+    with pytest.raises(ValueError, match="scale"):
+        function(x, 0.0, 0, 0, 255)
+    with pytest.raises(ValueError, match="scale"):
+        function(x, -1.0, 0, 0, 255)
+    with pytest.raises(ValueError, match="scale"):
+        function(x, 1e-50, 0, 0, 255)  # underflows to 0 in float32
+    with pytest.raises(TypeError, match="scale"):
+        function(x, torch.tensor(1), 0, 0, 255)
+    with pytest.raises(TypeError, match="zero_point"):
+        function(x, 0.1, 0.5, 0, 255)
+    with pytest.raises(ValueError, match="zero_point"):
+        function(x, 0.1, 256, 0, 255)
+    with pytest.raises(ValueError, match="scale"):
+        function(x, torch.tensor([0.1, 0.2]), 0, 0, 255)  # two scales but per tensor
+    with pytest.raises(ValueError, match="scale"):
+        function(x, torch.ones(4), torch.zeros(4, dtype=torch.int64), 0, 255, axis=0)  # x.shape[0] is 3
+    with pytest.raises(ValueError, match="zero_point"):
+        function(x, torch.ones(3), torch.zeros(4, dtype=torch.int64), 0, 255, axis=0)
+    with pytest.raises(ValueError, match="axis"):
+        function(x, torch.ones(3), torch.zeros(3, dtype=torch.int64), 0, 255, axis=2)
+    with pytest.raises(TypeError, match="axis"):
+        function(x, torch.ones(3), torch.zeros(3, dtype=torch.int64), 0, 255, axis=0.0)
+
+
+def test_dequantize_rejects_float_integers():
+    with pytest.raises(TypeError, match="q"):
+        dequantize(torch.ones(3), 0.1, 0)
+    with pytest.raises(TypeError, match="q"):
+        dequantize([1, 2], 0.1, 0)
