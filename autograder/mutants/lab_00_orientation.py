@@ -1,0 +1,76 @@
+"""Wrong answers to lab 00 that its tests must reject."""
+
+from . import Mutant
+
+MUTANTS = [
+    Mutant("pick_engine", '''
+def pick_engine(supported):
+    return "fbgemm" if "fbgemm" in supported else "qnnpack"
+''', "test_pick_engine", "prefers fbgemm over x86"),
+    Mutant("pick_engine", '''
+def pick_engine(supported):
+    for engine in ("x86", "fbgemm", "qnnpack"):
+        if engine in supported:
+            return engine
+    return "qnnpack"
+''', "test_pick_engine", "falls back silently instead of raising"),
+    Mutant("count_parameters", '''
+def count_parameters(model):
+    return sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+''', "test_count_parameters", "counts conv/linear weights only (no biases, no BatchNorm)"),
+    Mutant("count_parameters", '''
+def count_parameters(model):
+    return len(list(model.parameters()))
+''', "test_count_parameters", "counts tensors instead of scalars"),
+    Mutant("state_dict_bytes", '''
+def state_dict_bytes(model):
+    return 4 * sum(t.numel() for t in model.state_dict().values())
+''', "test_state_dict_bytes", "assumes 4 bytes for every dtype (int64 counter, float64)"),
+    Mutant("state_dict_bytes", '''
+def state_dict_bytes(model):
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+''', "test_state_dict_bytes", "forgets the buffers (BatchNorm running statistics)"),
+    Mutant("macs", '''
+def conv2d_macs(conv, output_shape):
+    n, c_out, h_out, w_out = output_shape
+    kh, kw = conv.kernel_size
+    return n * c_out * h_out * w_out * conv.in_channels * kh * kw
+
+
+def linear_macs(linear, output_shape):
+    return output_shape[0] * linear.out_features * linear.in_features
+''', "test_macs", "ignores groups"),
+    Mutant("macs", '''
+def conv2d_macs(conv, output_shape):
+    n, c_out, h_out, w_out = output_shape
+    return c_out * h_out * w_out * (conv.in_channels // conv.groups) * conv.kernel_size[0] ** 2
+
+
+def linear_macs(linear, output_shape):
+    return linear.out_features * linear.in_features
+''', "test_macs", "forgets the batch size and assumes square kernels"),
+    Mutant("median_ratio", '''
+def median_ratio(baseline_times, candidate_times):
+    return (sum(baseline_times) / len(baseline_times)) / (sum(candidate_times) / len(candidate_times))
+''', "test_median_ratio", "mean instead of median"),
+    Mutant("median_ratio", '''
+def median_ratio(baseline_times, candidate_times):
+    return torch.tensor(candidate_times).median().item() / torch.tensor(baseline_times).median().item()
+''', "test_median_ratio", "inverted ratio"),
+    Mutant("median_ratio", '''
+def median_ratio(baseline_times, candidate_times):
+    return torch.tensor(baseline_times).median().item() / torch.tensor(candidate_times).median().item()
+''', "test_median_ratio", "torch.median's lower middle value for even counts"),
+    Mutant("width_speedup", '''
+def width_speedup(x):
+    wide = models.BenchmarkCNN(width=32).eval()
+    narrow = models.BenchmarkCNN(width=16).eval()
+    return benchmark.speedup(narrow, wide, x, threads=1, rounds=5)
+''', "test_width_speedup", "baseline and candidate swapped"),
+    Mutant("width_speedup", '''
+def width_speedup(x):
+    wide = models.BenchmarkCNN(width=32).eval()
+    narrow = models.BenchmarkCNN(width=16).eval()
+    return benchmark.speedup(wide, narrow, x, rounds=5)
+''', "test_width_speedup", "thread count left at the default"),
+]
