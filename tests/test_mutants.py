@@ -1,0 +1,31 @@
+"""Every graded answer has wrong versions, and the lab's test cells reject each of them."""
+
+import pytest
+
+from autograder import course
+from autograder.mutants import lab_mutants
+from autograder.mutation import cell_index, grade_id, run_mutants
+
+import nbformat
+
+LABS = course.lab_names()
+
+
+def graded_answers(lab):
+    nb = nbformat.read(course.solution_notebook(lab), as_version=4)
+    return {grade_id(c) for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_every_graded_answer_has_a_mutant(lab):
+    mutated = {m.answer for m in lab_mutants(lab)}
+    assert graded_answers(lab) <= mutated, f"{lab}: no mutant for {graded_answers(lab) - mutated}"
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("lab", LABS)
+def test_tests_reject_every_mutant(lab):
+    results = run_mutants(course.solution_notebook(lab), lab_mutants(lab))
+    missed = [f"{r.mutant.answer}: {r.mutant.why}" for r in results if not r.caught]
+    assert not missed, f"{lab}: these wrong answers passed the tests: {missed}"
