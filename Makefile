@@ -29,7 +29,7 @@ lab: install
 
 ## every test: unit tests, course tests (release, autograding) and every solution notebook executed
 test: install
-	$(PY) -m pytest --nbval-lax tests solutions
+	$(PY) -m pytest --nbval-lax --nbval-current-env tests solutions
 
 ## unit tests only (no notebook execution)
 test-fast: install
