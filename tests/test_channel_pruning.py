@@ -148,10 +148,31 @@ class BlockAtTheEnd(nn.Module):
         self.conv1 = ConvBNReLU(1, 4)
 
 
+class LinearWithoutPool(nn.Module):
+    """Unsupported: no global pool registered, so a Linear's features need not be channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = ConvBNReLU(1, 4)
+        self.fc = nn.Linear(4, 10)
+
+
+class WrongWidthAfterPool(nn.Module):
+    """Unsupported: the Linear after the pool does not read 4 features."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = ConvBNReLU(1, 4)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8, 10)
+
+
 @pytest.mark.parametrize("model, message", [
     (FlattenThenLinear(), "after block 'conv1' comes Flatten"),
     (PlainConvAfterBlock(), "after block 'conv1' comes Conv2d"),
     (BlockAtTheEnd(), "nothing after block 'conv1'"),
+    (LinearWithoutPool(), "after block 'conv1' comes Linear"),
+    (WrongWidthAfterPool(), "'fc' does not read the 4 channels of 'conv1'"),
 ])
 def test_unsupported_layouts_raise(model, message):
     with pytest.raises(ValueError, match=f"unsupported model layout: {message}"):

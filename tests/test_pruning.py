@@ -35,7 +35,7 @@ def expected_zeros(amount, numel):
 
 
 def assert_same_mask_or_both_reject(torch_prune, make_mask, weight, amount, dim, **kwargs):
-    """Structured masks: equal to torch's, or, for an int amount above the slice count, both raise."""
+    """Structured masks equal torch's, or both raise (an int amount above the slice count)."""
     if isinstance(amount, int) and amount > weight.shape[dim]:
         with pytest.raises(ValueError):
             torch_mask(torch_prune, weight, amount=amount, dim=dim, **kwargs)
@@ -73,7 +73,8 @@ def test_num_to_prune_hand_computed(amount, numel, expected):
 def test_num_to_prune_matches_torch_on_many_fractions():
     for numel in (1, 2, 3, 7, 10, 33, 100):
         for amount in torch.linspace(0, 1, 41).tolist():
-            assert pruning.num_to_prune(amount, numel) == prune._compute_nparams_toprune(amount, numel)
+            expected = prune._compute_nparams_toprune(amount, numel)
+            assert pruning.num_to_prune(amount, numel) == expected
 
 
 @pytest.mark.parametrize("amount, error", [
@@ -254,7 +255,8 @@ def test_random_structured_mask_with_generator_matches_global_seed():
     weight = torch.randn(12, 5)
     torch.manual_seed(3)
     global_rng = pruning.random_structured_mask(weight, 0.5, 0)
-    seeded = pruning.random_structured_mask(weight, 0.5, 0, generator=torch.Generator().manual_seed(3))
+    generator = torch.Generator().manual_seed(3)
+    seeded = pruning.random_structured_mask(weight, 0.5, 0, generator=generator)
     assert torch.equal(global_rng, seeded)
     assert int((seeded.amax(dim=1) == 0).sum()) == 6
 
@@ -377,8 +379,10 @@ def test_apply_mask_reparametrises_like_custom_from_mask(gen):
     mask = pruning.magnitude_mask(layer.weight, 0.5)
     assert pruning.apply_mask(layer, "weight", mask) is layer
     prune.custom_from_mask(reference, "weight", mask)
-    assert isinstance(layer.weight_orig, nn.Parameter) and "weight_mask" in dict(layer.named_buffers())
-    assert set(layer.state_dict()) == set(reference.state_dict()) == {"weight_orig", "weight_mask", "bias"}
+    assert isinstance(layer.weight_orig, nn.Parameter)
+    assert "weight_mask" in dict(layer.named_buffers())
+    assert set(layer.state_dict()) == set(reference.state_dict())
+    assert set(layer.state_dict()) == {"weight_orig", "weight_mask", "bias"}
     x = torch.randn(3, 6, generator=gen)
     torch.testing.assert_close(layer(x), reference(x), rtol=0, atol=0)
     torch.testing.assert_close(layer.weight, layer.weight_orig * mask, rtol=0, atol=0)
@@ -501,7 +505,8 @@ def test_remove_masks_makes_pruning_permanent_like_prune_remove():
     for module, name in pruning.prunable_weights(reference):
         prune.remove(module, name)
     assert not prune.is_pruned(model)
-    assert set(model.state_dict()) == set(reference.state_dict()) == set(random_model().state_dict())
+    assert set(model.state_dict()) == set(reference.state_dict())
+    assert set(model.state_dict()) == set(random_model().state_dict())
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, reference.state_dict()[key], rtol=0, atol=0)
     for (module, _), mask in zip(pruning.prunable_weights(model), masks):

@@ -127,7 +127,8 @@ def find_consumer(model, block_name):
     for name, module in after:
         if isinstance(module, ConvBNReLU) or (isinstance(module, nn.Linear) and pooled_to_1x1):
             consumer = module[0] if isinstance(module, ConvBNReLU) else module
-            if _input_channels(consumer) != conv.out_channels or getattr(consumer, "groups", 1) != 1:
+            groups = getattr(consumer, "groups", 1)
+            if _input_channels(consumer) != conv.out_channels or groups != 1:
                 raise ValueError(f"unsupported model layout: {name!r} does not read the "
                                  f"{conv.out_channels} channels of {block_name!r} one to one")
             return consumer
@@ -144,11 +145,11 @@ def find_consumer(model, block_name):
 def _checked_keep(keep, num_channels, block_name):
     """``keep`` as a sorted LongTensor of distinct channel indices in [0, num_channels)."""
     keep = torch.as_tensor(keep)
+    if keep.numel() == 0:
+        raise ValueError(f"keep for {block_name!r} must keep at least one channel, got none")
     if keep.is_floating_point() or keep.dtype == torch.bool or keep.dim() != 1:
         raise TypeError(f"keep for {block_name!r} must be a 1-D sequence of int channel indices, "
                         f"got dtype {keep.dtype} and shape {tuple(keep.shape)}")
-    if keep.numel() == 0:
-        raise ValueError(f"keep for {block_name!r} must keep at least one channel, got none")
     if keep.min() < 0 or keep.max() >= num_channels or keep.unique().numel() != keep.numel():
         raise ValueError(f"keep for {block_name!r} must hold distinct indices in "
                          f"[0, {num_channels - 1}], got {keep.tolist()}")
@@ -156,7 +157,7 @@ def _checked_keep(keep, num_channels, block_name):
 
 
 def _check_not_reparametrised(model):
-    """Raise unless ``model`` is a module without ``torch.nn.utils.prune`` hooks (they would go stale)."""
+    """Raise unless ``model`` is a module free of ``torch.nn.utils.prune`` hooks (they go stale)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if prune.is_pruned(model):
@@ -176,7 +177,7 @@ def _check_keep_by_block(keep_by_block):
 # --------------------------------------------------------------------------------------------
 
 def _keep_entries(module, tensor_name, dim, keep):
-    """Replace ``module.<tensor_name>`` (a parameter or buffer, or None) by its ``keep`` slices along ``dim``."""
+    """Replace ``module.<tensor_name>`` (parameter, buffer or None) by its ``keep`` slices."""
     tensor = getattr(module, tensor_name)
     if tensor is None:
         return
@@ -218,8 +219,8 @@ def prune_channels(model, keep_by_block):
     ``in_channels``/``out_channels``/``num_features``/``in_features`` are updated to match.
     All choices are read against the original model, so blocks can be listed in any order.
 
-    The result computes exactly what ``model`` computes with those channels silenced
-    (:func:`mask_channels`); ``model`` itself is not modified.
+    The result gives the outputs ``model`` gives with those channels silenced
+    (:func:`mask_channels`), up to float rounding; ``model`` itself is not modified.
 
     PyTorch counterpart: none in ``torch.nn.utils.prune`` (which only masks).
     """
@@ -268,7 +269,7 @@ def prune_model_channels(model, amount, n=1):
 
 @torch.no_grad()
 def mask_channels(model, keep_by_block):
-    """The reference for :func:`prune_channels`: a copy of ``model`` whose removed channels output 0.
+    """The reference for :func:`prune_channels`: a copy of ``model`` whose removed channels give 0.
 
     For each removed output channel ``c`` of a block: ``conv.weight[c] = 0`` *and*
     ``bn.weight[c] = bn.bias[c] = 0``.

@@ -65,7 +65,8 @@ def _check_weight(weight, arg="weight"):
     if not isinstance(weight, torch.Tensor):
         raise TypeError(f"{arg} must be a torch.Tensor, got {type(weight).__name__}")
     if not weight.is_floating_point():
-        raise TypeError(f"{arg} must be a floating-point tensor (a weight), got dtype {weight.dtype}")
+        raise TypeError(f"{arg} must be a floating-point tensor (a weight), "
+                        f"got dtype {weight.dtype}")
     if weight.numel() == 0:
         raise ValueError(f"{arg} must not be empty, got shape {tuple(weight.shape)}")
 
@@ -77,20 +78,22 @@ def _check_structured(weight, dim):
         raise ValueError(f"weight must have at least 2 dims for structured pruning (slices along "
                          f"dim), got shape {tuple(weight.shape)}")
     if not _is_int(dim) or not -weight.dim() <= dim < weight.dim():
-        raise ValueError(f"dim must be an int in [{-weight.dim()}, {weight.dim() - 1}] for a weight "
-                         f"of shape {tuple(weight.shape)}, got {dim!r}")
+        raise ValueError(f"dim must be an int in [{-weight.dim()}, {weight.dim() - 1}] for a "
+                         f"weight of shape {tuple(weight.shape)}, got {dim!r}")
 
 
 def _check_norm_order(n):
     """Raise unless ``n`` is a valid p of an Lp norm: a positive number or ``math.inf``."""
     if isinstance(n, bool) or not isinstance(n, numbers.Real) or not n > 0:
-        raise ValueError(f"n must be a positive number or math.inf (the p of the Lp norm), got {n!r}")
+        raise ValueError(f"n must be a positive number or math.inf (the p of the Lp norm), "
+                         f"got {n!r}")
 
 
 def _check_generator(generator):
     """Raise unless ``generator`` is None (the global RNG) or a ``torch.Generator``."""
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be None or a torch.Generator, got {type(generator).__name__}")
+        raise TypeError(f"generator must be None or a torch.Generator, "
+                        f"got {type(generator).__name__}")
 
 
 def _check_kinds(kinds):
