@@ -1,6 +1,8 @@
 """utils.quantization against PyTorch, the oracle: integer ranges, qparams, quantize, dequantize,
 fake-quantize (values and straight-through gradient), the seed's worked examples, bad input."""
 
+import functools
+
 import pytest
 import torch
 from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
@@ -16,7 +18,20 @@ from utils.quantization import (
     symmetric_zero_point,
 )
 
-QINT_RANGES = {torch.quint8: (0, 255), torch.qint8: (-128, 127), torch.qint32: (-(2**31), 2**31 - 1)}
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_intra_op_thread():
+    """Hundreds of ATen calls on tiny tensors: with two threads on a busy machine each one waits
+    on the thread pool for milliseconds. One thread keeps this file fast; restored afterwards.
+    (Same fixture as in test_observers.py; tests/conftest.py would be its shared home.)"""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+INT32_RANGE = (-(2**31), 2**31 - 1)
+QINT_RANGES = {torch.quint8: (0, 255), torch.qint8: (-128, 127), torch.qint32: INT32_RANGE}
 
 SEED_X = torch.tensor([[0.8779, 0.2919, 0.6965], [0.8018, 0.2809, 0.0910]])
 
@@ -36,9 +51,15 @@ def values_around_grid(gen, n, scale, zero_point, quant_min, quant_max):
     ~2^31 steps: there ATen's int32 arithmetic overflows, e.g. quint8 with a zero point > 127
     maps 1e30 to 0.)"""
     spread = (min(quant_max, 300) - max(quant_min, -300)) * scale
-    random = (torch.rand(n, generator=gen) * 2.4 - 1.2) * spread + (0.5 * spread - zero_point * scale)
+    centre = 0.5 * spread - zero_point * scale
+    random = (torch.rand(n, generator=gen) * 2.4 - 1.2) * spread + centre
     halves = (torch.randint(-300, 300, (n,), generator=gen) + 0.5) * scale
-    return torch.cat([random, halves.to(torch.float32), torch.tensor([0.0, -0.0, 1e6, -1e6])])
+    extremes = torch.tensor([0.0, -0.0, 1e6, -1e6])
+    return torch.cat([random, halves.to(torch.float32), extremes])
+
+
+def int_repr(quantized):
+    return quantized.int_repr().to(torch.int64)
 
 
 # --------------------------------------------------------------------------- quant_range
@@ -59,7 +80,8 @@ def test_quant_range_matches_torch_observer_defaults(dtype, signed, reduce_range
 
 def test_quant_range_reduce_range_halves_like_torch_custom_ranges():
     observer = MinMaxObserver(dtype=torch.qint8, quant_min=-8, quant_max=7, reduce_range=True)
-    assert quant_range(4, signed=True, reduce_range=True) == (observer.quant_min, observer.quant_max) == (-4, 3)
+    assert (observer.quant_min, observer.quant_max) == (-4, 3)
+    assert quant_range(4, signed=True, reduce_range=True) == (-4, 3)
     assert quant_range(4, reduce_range=True) == (0, 7)
 
 
@@ -68,8 +90,7 @@ def test_quant_range_reduce_range_halves_like_torch_custom_ranges():
 
 def torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype, customized=True):
     """PyTorch's ObserverBase._calculate_qparams for the given range and settings."""
-    per_channel = min_val.dim() == 1
-    if per_channel:
+    if min_val.dim() == 1:
         qscheme = torch.per_channel_symmetric if symmetric else torch.per_channel_affine
         cls = PerChannelMinMaxObserver
     else:
@@ -85,7 +106,8 @@ def assert_same_qparams(ours, theirs):
     assert scale.dtype == torch.float32 and zero_point.dtype == torch.int64
     assert scale.shape == torch_scale.shape and zero_point.shape == torch_zero_point.shape
     assert torch.equal(scale, torch_scale), (scale.tolist(), torch_scale.tolist())
-    assert torch.equal(zero_point, torch_zero_point.to(torch.int64)), (zero_point.tolist(), torch_zero_point.tolist())
+    assert torch.equal(zero_point, torch_zero_point.to(torch.int64)), (
+        zero_point.tolist(), torch_zero_point.tolist())
 
 
 EDGE_RANGES = {
@@ -106,15 +128,17 @@ EDGE_RANGES = {
 @pytest.mark.parametrize("signed", [False, True])
 def test_choose_qparams_equals_torch_for_every_bit_width(bits, signed, symmetric):
     quant_min, quant_max = quant_range(bits, signed)
-    dtype = torch.qint32 if signed else torch.quint8
-    # PyTorch's defaults (not customized) are quint8 0..255 and uint16 0..65535
-    default = (not signed) and bits in (8, 16)
+    # PyTorch's default (not customized) ranges: quint8 0..255 and uint16 0..65535
+    default = not signed and bits in (8, 16)
     if default:
         dtype = torch.quint8 if bits == 8 else torch.uint16
-    for name, (low, high) in EDGE_RANGES.items():
+    else:
+        dtype = torch.qint32 if signed else torch.quint8
+    for low, high in EDGE_RANGES.values():
         min_val, max_val = torch.tensor(low), torch.tensor(high)
-        ours = choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=symmetric, signed=signed)
-        theirs = torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype, customized=not default)
+        ours = choose_qparams(min_val, max_val, quant_min, quant_max, symmetric, signed)
+        theirs = torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype,
+                               customized=not default)
         assert_same_qparams(ours, theirs)
 
 
@@ -128,7 +152,8 @@ def test_choose_qparams_equals_torch_per_channel_random(gen, dtype, symmetric):
         a[3], b[3] = 0.0, 0.0  # an all-zero channel
         min_val, max_val = torch.minimum(a, b), torch.maximum(a, b)
         ours = choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=symmetric)
-        theirs = torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype, customized=False)
+        theirs = torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype,
+                               customized=False)
         assert_same_qparams(ours, theirs)
 
 
@@ -151,7 +176,7 @@ def test_symmetric_zero_point_follows_torch_rule():
     assert symmetric_zero_point(0, 255) == 128  # quint8 default range
     assert symmetric_zero_point(0, 65535) == 2**15  # uint16 default range
     assert symmetric_zero_point(0, 15) == 7  # customized: rounded-down midpoint
-    assert symmetric_zero_point(0, 255, customized_range=True) == 127  # quant_min/max passed explicitly
+    assert symmetric_zero_point(0, 255, customized_range=True) == 127  # 0..255 passed explicitly
     assert symmetric_zero_point(0, 15, signed=True) == 0  # qint8 dtype with a 0..15 range
     assert choose_qparams(-1.0, 1.0, 0, 255, symmetric=True)[1].item() == 128
 
@@ -159,14 +184,15 @@ def test_symmetric_zero_point_follows_torch_rule():
 def test_choose_qparams_symmetric_customized_0_255_equals_torch():
     min_val, max_val = torch.tensor(-0.3), torch.tensor(0.9)
     ours = choose_qparams(min_val, max_val, 0, 255, symmetric=True, customized_range=True)
-    assert_same_qparams(ours, torch_qparams(min_val, max_val, 0, 255, True, torch.quint8, customized=True))
+    theirs = torch_qparams(min_val, max_val, 0, 255, True, torch.quint8, customized=True)
+    assert_same_qparams(ours, theirs)
 
 
 def test_choose_qparams_32_bit_zero_point_does_not_overflow():
-    """PyTorch rounds min/scale into int32; for qint32 and x_min <~ -512 that overflows and its zero
-    point becomes 0. Ours keeps int64: the zero point is clamped to quant_max and x_min maps to
-    quant_min."""
-    quant_min, quant_max = QINT_RANGES[torch.qint32]
+    """PyTorch rounds min/scale into int32; for qint32 and x_min <~ -512 that overflows and its
+    zero point becomes 0. Ours stays int64: the zero point is clamped to quant_max and x_min maps
+    to quant_min."""
+    quant_min, quant_max = INT32_RANGE
     scale, zero_point = choose_qparams(-1000.0, -1.0, quant_min, quant_max)
     assert zero_point.item() == quant_max
     q = quantize(torch.tensor([-1000.0, 0.0]), scale, zero_point, quant_min, quant_max)
@@ -186,18 +212,18 @@ def test_quantize_per_tensor_equals_torch(gen, dtype):
         expected = torch.quantize_per_tensor(x, scale, zero_point, dtype)
         q = quantize(x, scale, zero_point, quant_min, quant_max)
         assert q.dtype == torch.int64
-        assert torch.equal(q, expected.int_repr().to(torch.int64))
+        assert torch.equal(q, int_repr(expected))
         assert torch.equal(dequantize(q, scale, zero_point), expected.dequantize())
 
 
 @pytest.mark.parametrize("zero_point", [0, 3, 4, 128, 131])
 def test_quantize_rounds_half_to_even_before_adding_the_zero_point(zero_point):
     scale = 2.0**-4  # power of two: x * (1/scale) is exact, so these are true .5 ties
-    k = torch.arange(-40, 40, dtype=torch.float32)
-    x = (k + 0.5) * scale
-    expected = torch.quantize_per_tensor(x, scale, zero_point, torch.quint8).int_repr().to(torch.int64)
-    assert torch.equal(quantize(x, scale, zero_point, 0, 255), expected)
-    assert quantize(torch.tensor([0.5, 1.5, 2.5, -0.5, -1.5]), 1.0, 0, -128, 127).tolist() == [0, 2, 2, 0, -2]
+    x = (torch.arange(-40, 40, dtype=torch.float32) + 0.5) * scale
+    expected = torch.quantize_per_tensor(x, scale, zero_point, torch.quint8)
+    assert torch.equal(quantize(x, scale, zero_point, 0, 255), int_repr(expected))
+    halves = torch.tensor([0.5, 1.5, 2.5, -0.5, -1.5])
+    assert quantize(halves, 1.0, 0, -128, 127).tolist() == [0, 2, 2, 0, -2]
 
 
 def test_quantize_multiplies_by_the_float32_reciprocal_like_aten():
@@ -212,40 +238,49 @@ def test_quantize_clamps_to_the_range():
     assert quantize(x, 0.1, 2, 0, 15).tolist() == [0, 0, 2, 8, 15, 15, 0]
 
 
+PER_CHANNEL_CASES = [((6, 5), 0), ((6, 5), 1), ((4, 3, 5, 2), 0), ((4, 3, 5, 2), 1),
+                     ((4, 3, 5, 2), 2), ((4, 3, 5, 2), -1)]
+
+
 @pytest.mark.parametrize("dtype", list(QINT_RANGES))
-@pytest.mark.parametrize("shape, axis", [((6, 5), 0), ((6, 5), 1), ((4, 3, 5, 2), 0), ((4, 3, 5, 2), 1),
-                                         ((4, 3, 5, 2), 2), ((4, 3, 5, 2), -1)])
+@pytest.mark.parametrize("shape, axis", PER_CHANNEL_CASES)
 def test_quantize_per_channel_equals_torch(gen, dtype, shape, axis):
     quant_min, quant_max = QINT_RANGES[dtype]
     channels = shape[axis]
+    view = [1] * len(shape)
+    view[axis] = channels
     for _ in range(10):
         scales = random_float32_scales(gen, channels)
         zero_points = random_zero_points(gen, channels, quant_min, quant_max)
-        x = torch.randn(shape, generator=gen) * 3
-        view = [1] * len(shape)
-        view[axis] = channels
-        halves = (torch.randint(-200, 200, shape, generator=gen) + 0.5) * 2.0 ** -torch.randint(
-            2, 8, (channels,), generator=gen).reshape(view).to(torch.float32)
-        for values, channel_scales in ((x, scales), (halves, 2.0 ** torch.log2(scales).round())):
-            expected = torch.quantize_per_channel(values, channel_scales.double(), zero_points, axis % len(shape), dtype)
-            q = quantize(values, channel_scales, zero_points, quant_min, quant_max, axis=axis)
-            assert torch.equal(q, expected.int_repr().to(torch.int64))
-            assert torch.equal(dequantize(q, channel_scales, zero_points, axis=axis), expected.dequantize())
+        random = torch.randn(shape, generator=gen) * 3
+        # exact .5 ties: power-of-two scales and values (k + 0.5) * scale
+        tie_scales = 2.0 ** -torch.randint(2, 8, (channels,), generator=gen).to(torch.float32)
+        ties = (torch.randint(-200, 200, shape, generator=gen) + 0.5) * tie_scales.reshape(view)
+        for x, x_scales in ((random, scales), (ties, tie_scales)):
+            expected = torch.quantize_per_channel(x, x_scales.double(), zero_points,
+                                                  axis % len(shape), dtype)
+            q = quantize(x, x_scales, zero_points, quant_min, quant_max, axis=axis)
+            assert torch.equal(q, int_repr(expected))
+            x_hat = dequantize(q, x_scales, zero_points, axis=axis)
+            assert torch.equal(x_hat, expected.dequantize())
 
 
 def test_quantize_per_channel_uses_each_channels_own_scale():
     x = torch.ones(2, 3)
-    assert quantize(x, torch.tensor([1.0, 0.5]), torch.tensor([0, 1]), 0, 255, axis=0).tolist() == [[1, 1, 1], [3, 3, 3]]
-    assert quantize(x, torch.tensor([1.0, 0.5, 0.25]), torch.zeros(3, dtype=torch.int64), 0, 255,
-                    axis=1).tolist() == [[1, 2, 4], [1, 2, 4]]
+    rows = quantize(x, torch.tensor([1.0, 0.5]), torch.tensor([0, 1]), 0, 255, axis=0)
+    assert rows.tolist() == [[1, 1, 1], [3, 3, 3]]
+    columns = quantize(x, torch.tensor([1.0, 0.5, 0.25]), torch.zeros(3, dtype=torch.int64),
+                       0, 255, axis=1)
+    assert columns.tolist() == [[1, 2, 4], [1, 2, 4]]
 
 
 def test_quantize_zero_dim_tensor_and_tensor_qparams():
-    q = quantize(torch.tensor(0.3), torch.tensor([0.1]), torch.tensor([1], dtype=torch.int32), 0, 255)
+    zero_point = torch.tensor([1], dtype=torch.int32)
+    q = quantize(torch.tensor(0.3), torch.tensor([0.1]), zero_point, 0, 255)
     assert q.shape == () and q.item() == 4
 
 
-# --------------------------------------------------------------------------- the seed's worked examples
+# --------------------------------------------------------------------------- the seed's examples
 
 
 def test_seed_example_4_bit_min_max():
@@ -264,10 +299,8 @@ def test_seed_example_quint8_scale_one_over_256():
     assert q.tolist() == [[225, 75, 178], [205, 72, 23]]
     x_hat = dequantize(q, 1 / 256, 0)
     assert torch.equal(x_hat, q.to(torch.float32) / 256)
-    expected = torch.tensor([[0.8789, 0.2930, 0.6953], [0.8008, 0.2812, 0.0898]])
-    assert (x_hat - expected).abs().max().item() <= 5e-5
-    assert [[round(v, 4) for v in row] for row in x_hat.tolist()] == expected.tolist() or torch.allclose(
-        x_hat, expected, atol=5e-5)
+    to_4_decimals = [[f"{v:.4f}" for v in row] for row in x_hat.tolist()]
+    assert to_4_decimals == [["0.8789", "0.2930", "0.6953"], ["0.8008", "0.2812", "0.0898"]]
 
 
 # --------------------------------------------------------------------------- fake_quantize
@@ -276,25 +309,40 @@ def test_seed_example_quint8_scale_one_over_256():
 QAT_RANGES = [(0, 255), (-128, 127), (0, 15), (-8, 7), (0, 3), (-2, 1)]
 
 
+def assert_same_value_and_gradient(ours, theirs, x, upstream):
+    """Apply both fake-quantizers to copies of x; compare outputs and input gradients."""
+    x_ours, x_theirs = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y_ours, y_theirs = ours(x_ours), theirs(x_theirs)
+    # d(sum(y * upstream))/dy = upstream. (y.backward(upstream) would do the same, but its first
+    # call imports torch's symbolic-shapes machinery: seconds on a busy machine.)
+    (y_ours * upstream).sum().backward()
+    (y_theirs * upstream).sum().backward()
+    assert torch.equal(y_ours, y_theirs)
+    assert torch.equal(x_ours.grad, x_theirs.grad)
+    return x_ours.grad
+
+
+def torch_fake_quantize_per_tensor(x, scale, zero_point, quant_min, quant_max, tensor_qparams):
+    if tensor_qparams:  # the overload that takes tensor qparams
+        scale, zero_point = torch.tensor([scale]), torch.tensor([zero_point], dtype=torch.int32)
+    return torch.fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max)
+
+
 @pytest.mark.parametrize("quant_min, quant_max", QAT_RANGES)
 def test_fake_quantize_per_tensor_value_and_gradient_equal_torch(gen, quant_min, quant_max):
     for trial in range(10):
         scale = random_float32_scales(gen, 1, 0.01, 0.2).item()
         zero_point = random_zero_points(gen, 1, quant_min, quant_max).item()
-        x = values_around_grid(gen, 300, scale, zero_point, quant_min, quant_max)[:-4]
+        qparams = (scale, zero_point, quant_min, quant_max)
+        x = values_around_grid(gen, 300, *qparams)
         upstream = torch.randn(x.shape, generator=gen)
-        x_ours, x_torch = x.clone().requires_grad_(), x.clone().requires_grad_()
-        if trial % 2:  # torch's tensor-qparams overload
-            y_torch = torch.fake_quantize_per_tensor_affine(
-                x_torch, torch.tensor([scale]), torch.tensor([zero_point], dtype=torch.int32), quant_min, quant_max)
-        else:
-            y_torch = torch.fake_quantize_per_tensor_affine(x_torch, scale, zero_point, quant_min, quant_max)
-        y_ours = fake_quantize(x_ours, scale, zero_point, quant_min, quant_max)
-        y_ours.backward(upstream)
-        y_torch.backward(upstream)
-        assert torch.equal(y_ours, y_torch)
-        assert torch.equal(x_ours.grad, x_torch.grad)
-        assert (x_ours.grad == 0).any() and (x_ours.grad != 0).any()  # both clipped and passed values
+        grad = assert_same_value_and_gradient(
+            functools.partial(fake_quantize, scale=scale, zero_point=zero_point,
+                              quant_min=quant_min, quant_max=quant_max),
+            functools.partial(torch_fake_quantize_per_tensor, scale=scale, zero_point=zero_point,
+                              quant_min=quant_min, quant_max=quant_max, tensor_qparams=trial % 2),
+            x, upstream)
+        assert (grad == 0).any() and (grad != 0).any()  # both clipped and passed values
 
 
 @pytest.mark.parametrize("quant_min, quant_max", QAT_RANGES)
@@ -307,22 +355,22 @@ def test_fake_quantize_per_channel_value_and_gradient_equal_torch(gen, quant_min
         zero_points = random_zero_points(gen, channels, quant_min, quant_max)
         x = torch.randn(shape, generator=gen) * 2
         upstream = torch.randn(shape, generator=gen)
-        x_ours, x_torch = x.clone().requires_grad_(), x.clone().requires_grad_()
-        y_torch = torch.fake_quantize_per_channel_affine(
-            x_torch, scales, zero_points.to(torch.int32), axis % 3, quant_min, quant_max)
-        y_ours = fake_quantize(x_ours, scales, zero_points, quant_min, quant_max, axis=axis)
-        y_ours.backward(upstream)
-        y_torch.backward(upstream)
-        assert torch.equal(y_ours, y_torch)
-        assert torch.equal(x_ours.grad, x_torch.grad)
+        assert_same_value_and_gradient(
+            functools.partial(fake_quantize, scale=scales, zero_point=zero_points,
+                              quant_min=quant_min, quant_max=quant_max, axis=axis),
+            functools.partial(torch.fake_quantize_per_channel_affine, scale=scales,
+                              zero_point=zero_points.to(torch.int32), axis=axis % 3,
+                              quant_min=quant_min, quant_max=quant_max),
+            x, upstream)
 
 
 def test_fake_quantize_gradient_mask_edges():
     """The gradient passes up to round(x/s)+z == quant_max and stops one step beyond."""
-    x = torch.tensor([-0.6, -0.5, 0.0, 1.4, 1.5, 1.6, 2.0], requires_grad=True)  # scale 0.1, zp 5, range 0..20
+    # scale 0.1, zero point 5, range 0..20; unclamped integers -1, 0 (-5 + 5: half to even),
+    # 5, 19, 20, 21, 25
+    x = torch.tensor([-0.6, -0.5, 0.0, 1.4, 1.5, 1.6, 2.0], requires_grad=True)
     y = fake_quantize(x, 0.1, 5, 0, 20)
     y.sum().backward()
-    # integers (unclamped): -1, 0 (-5 + 5, half to even), 5, 19, 20, 21, 25
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0]
     assert torch.equal(y.detach(), dequantize(quantize(x.detach(), 0.1, 5, 0, 20), 0.1, 5))
 
@@ -334,21 +382,23 @@ def test_fake_quantize_keeps_dtype_and_equals_dequantize_of_quantize(gen):
     y.sum().backward()
     assert x.grad.dtype == torch.float64
     x32 = x.detach().to(torch.float32)
-    assert torch.equal(y.detach().to(torch.float32), dequantize(quantize(x32, 0.05, 3, -8, 7), 0.05, 3))
+    expected = dequantize(quantize(x32, 0.05, 3, -8, 7), 0.05, 3)
+    assert torch.equal(y.detach().to(torch.float32), expected)
 
 
 def test_quantization_error_is_bounded_by_half_a_step_inside_the_range(gen):
     x = torch.rand(1000, generator=gen)
     error = quantization_error(x, 1 / 255, 0, 0, 255)
     assert error.abs().max().item() <= 0.5 / 255 + 1e-7
-    assert quantization_error(torch.tensor([2.0]), 1 / 255, 0, 0, 255).item() == pytest.approx(-1.0)
+    clipped = quantization_error(torch.tensor([2.0]), 1 / 255, 0, 0, 255)
+    assert clipped.item() == pytest.approx(-1.0)
 
 
 # --------------------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("bits, error", [(1, ValueError), (17, ValueError), (0, ValueError), (8.0, TypeError),
-                                         (True, TypeError), ("8", TypeError)])
+@pytest.mark.parametrize("bits, error", [(1, ValueError), (17, ValueError), (0, ValueError),
+                                         (8.0, TypeError), (True, TypeError), ("8", TypeError)])
 def test_quant_range_rejects_bits(bits, error):
     with pytest.raises(error, match="bits"):
         quant_range(bits)
@@ -378,8 +428,8 @@ def test_choose_qparams_rejects_bad_ranges(min_val, max_val, error, name):
         choose_qparams(min_val, max_val, 0, 255)
 
 
-@pytest.mark.parametrize("quant_min, quant_max, error", [(5, 5, ValueError), (10, 0, ValueError),
-                                                         (0.0, 255, TypeError), (0, None, TypeError)])
+@pytest.mark.parametrize("quant_min, quant_max, error", [
+    (5, 5, ValueError), (10, 0, ValueError), (0.0, 255, TypeError), (0, None, TypeError)])
 def test_quant_range_arguments_are_checked(quant_min, quant_max, error):
     with pytest.raises(error, match="quant_m"):
         choose_qparams(0.0, 1.0, quant_min, quant_max)
@@ -401,32 +451,33 @@ def test_choose_qparams_rejects_bad_eps_and_flags():
 @pytest.mark.parametrize("function", [quantize, fake_quantize])
 def test_quantizers_reject_bad_arguments(function):
     x = torch.randn(3, 4)
+    three_zero_points = torch.zeros(3, dtype=torch.int64)
+    four_zero_points = torch.zeros(4, dtype=torch.int64)
     with pytest.raises(TypeError, match="x"):
         function(torch.arange(3), 0.1, 0, 0, 255)
     with pytest.raises(ValueError, match="NaN"):
         function(torch.tensor([1.0, float("nan")]), 0.1, 0, 0, 255)
-    with pytest.raises(ValueError, match="scale"):
-        function(x, 0.0, 0, 0, 255)
-    with pytest.raises(ValueError, match="scale"):
-        function(x, -1.0, 0, 0, 255)
-    with pytest.raises(ValueError, match="scale"):
-        function(x, 1e-50, 0, 0, 255)  # underflows to 0 in float32
+    for bad_scale in (0.0, -1.0, 1e-50):  # 1e-50 underflows to 0 in float32
+        with pytest.raises(ValueError, match="scale"):
+            function(x, bad_scale, 0, 0, 255)
     with pytest.raises(TypeError, match="scale"):
         function(x, torch.tensor(1), 0, 0, 255)
     with pytest.raises(TypeError, match="zero_point"):
         function(x, 0.1, 0.5, 0, 255)
     with pytest.raises(ValueError, match="zero_point"):
         function(x, 0.1, 256, 0, 255)
-    with pytest.raises(ValueError, match="scale"):
-        function(x, torch.tensor([0.1, 0.2]), 0, 0, 255)  # two scales but per tensor
-    with pytest.raises(ValueError, match="scale"):
-        function(x, torch.ones(4), torch.zeros(4, dtype=torch.int64), 0, 255, axis=0)  # x.shape[0] is 3
+    with pytest.raises(ValueError, match="scale"):  # two scales but per tensor
+        function(x, torch.tensor([0.1, 0.2]), 0, 0, 255)
+    with pytest.raises(ValueError, match="scale"):  # x.shape[0] is 3
+        function(x, torch.ones(4), four_zero_points, 0, 255, axis=0)
     with pytest.raises(ValueError, match="zero_point"):
-        function(x, torch.ones(3), torch.zeros(4, dtype=torch.int64), 0, 255, axis=0)
+        function(x, torch.ones(3), four_zero_points, 0, 255, axis=0)
     with pytest.raises(ValueError, match="axis"):
-        function(x, torch.ones(3), torch.zeros(3, dtype=torch.int64), 0, 255, axis=2)
+        function(x, torch.ones(3), three_zero_points, 0, 255, axis=2)
+    with pytest.raises(ValueError, match="axis"):
+        function(torch.tensor(1.0), torch.ones(1), three_zero_points[:1], 0, 255, axis=0)
     with pytest.raises(TypeError, match="axis"):
-        function(x, torch.ones(3), torch.zeros(3, dtype=torch.int64), 0, 255, axis=0.0)
+        function(x, torch.ones(3), three_zero_points, 0, 255, axis=0.0)
 
 
 def test_dequantize_rejects_float_integers():

@@ -1,0 +1,588 @@
+r"""Uniform (affine) quantization from scratch: choose qparams, quantize, dequantize, fake-quantize.
+
+A real number :math:`x` is stored as an integer :math:`q` on a grid of step :math:`s` (the
+*scale*, also written :math:`\Delta`) whose integer :math:`z` (the *zero point*) stands for 0.0:
+
+.. math::
+
+    q = \mathrm{clamp}\big(\mathrm{round}(x / s) + z,\; q_{min},\; q_{max}\big)
+    \qquad\qquad
+    \hat x = (q - z)\, s
+
+The building blocks, in the order a quantizer uses them (compare ``torch/ao/quantization/
+observer.py`` and torchao's ``quant_primitives.py``):
+
+=========================  ====================================================================
+:func:`quant_range`        the integer range :math:`[q_{min}, q_{max}]` of a bit width
+:func:`choose_qparams`     :math:`(s, z)` from an observed range :math:`[x_{min}, x_{max}]`
+:func:`quantize`           float -> integers          (``torch.quantize_per_tensor/_channel``)
+:func:`dequantize`         integers -> float          (``Tensor.dequantize``)
+:func:`fake_quantize`      ``dequantize(quantize(x))`` with a straight-through gradient
+                           (``torch.fake_quantize_per_tensor_affine/_per_channel_affine``)
+=========================  ====================================================================
+
+**Floating-point arithmetic.** The tests check these functions bit for bit against PyTorch, so
+they repeat the CPU kernels' float32 arithmetic (read in ATen's ``AffineQuantizerBase.cpp``,
+``QuantizedOpKernels.cpp`` and fbgemm's ``QuantUtils.h``, then confirmed on random tensors with
+the pinned torch 2.14.1, fbgemm/x86 engine):
+
+* ATen does not divide by the scale. It rounds the scale to float32, takes its reciprocal in
+  float32 (``inv_scale = 1.0f / scale``) and multiplies: :math:`x \cdot \mathrm{fl}(1/s)` can
+  differ from :math:`x / s` in the last bit, which moves values that sit next to a .5 boundary.
+* Rounding is ``std::nearbyint``: round half to **even** (``torch.round``), not half away from
+  zero: 2.5 -> 2, 3.5 -> 4, -0.5 -> -0.
+* The zero point is added **after** rounding, in float32: ``zero_point + nearbyint(x *
+  inv_scale)`` (fbgemm's non-"legacy" order; ``nearbyint(x * inv_scale + zero_point)`` would
+  round 0.5 + 3 to 4 where ATen gives 3). Then the value is clamped to :math:`[q_{min},q_{max}]`.
+  Per-tensor and per-channel quantization and both fake-quantize ops all follow this rule.
+* Dequantization is :math:`(q - z)\cdot s` with the scale in float32.
+
+The float32 additions are exact while :math:`|q| < 2^{24}`, i.e. for every range up to 24 bits;
+for 32-bit ranges (``torch.qint32``) ATen's float32 ``zero_point + ...`` rounds to 24 significant
+bits, and this module does the same.
+"""
+
+import numbers
+
+import torch
+
+__all__ = [
+    "EPS",
+    "quant_range",
+    "symmetric_zero_point",
+    "choose_qparams",
+    "quantize",
+    "dequantize",
+    "fake_quantize",
+    "FakeQuantizeSTE",
+    "quantization_error",
+]
+
+#: Smallest scale :func:`choose_qparams` returns (PyTorch observers' default ``eps``): it keeps
+#: :math:`1/s` finite when the observed range is a single point such as all zeros.
+EPS = torch.finfo(torch.float32).eps
+
+#: Unsigned ranges that PyTorch treats as a dtype's *default* range (quint8, uint16); see
+#: :func:`symmetric_zero_point`.
+_DEFAULT_UNSIGNED_RANGES = ((0, 2**8 - 1), (0, 2**16 - 1))
+
+
+# --------------------------------------------------------------------------- argument checks
+
+
+def _check_int(value, name):
+    """Raise TypeError unless ``value`` is a Python integer (``bool`` is not accepted)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+
+
+def _check_bool(value, name, allow_none=False):
+    """Raise TypeError unless ``value`` is a bool (or None when ``allow_none``)."""
+    if value is None and allow_none:
+        return
+    if not isinstance(value, bool):
+        allowed = "a bool or None" if allow_none else "a bool"
+        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__}")
+
+
+def _check_bits(bits):
+    """Raise unless ``bits`` is an int in 2..16."""
+    _check_int(bits, "bits")
+    if not 2 <= bits <= 16:
+        raise ValueError(f"bits must be in 2..16, got {bits}")
+
+
+def _check_quant_range(quant_min, quant_max):
+    """Raise unless ``quant_min < quant_max`` are ints."""
+    _check_int(quant_min, "quant_min")
+    _check_int(quant_max, "quant_max")
+    if quant_min >= quant_max:
+        raise ValueError(
+            f"quant_min must be < quant_max, got quant_min={quant_min}, quant_max={quant_max}")
+
+
+def _check_float_tensor(x, name):
+    """Raise TypeError unless ``x`` is a floating-point tensor."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def _check_finite(x, name):
+    """Raise ValueError if ``x`` holds a NaN or an infinity."""
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} must not contain NaN or inf")
+
+
+def _check_not_empty(x, name):
+    """Raise ValueError if ``x`` has no elements."""
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty")
+
+
+def _observed_tensor(x, name="x"):
+    """Validate values that are *observed* (their range is measured): a non-empty, finite
+    floating-point tensor. Returns them detached, as float32."""
+    _check_float_tensor(x, name)
+    _check_not_empty(x, name)
+    _check_finite(x, name)
+    return x.detach().to(torch.float32)
+
+
+def _normalize_axis(axis, ndim, name="axis"):
+    """``axis`` in ``-ndim..ndim-1`` as a non-negative index, else ValueError."""
+    _check_int(axis, name)
+    if ndim == 0:
+        raise ValueError(f"{name} must be None for a 0-d tensor (it has no dimensions), got {axis}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"{name} must be in {-ndim}..{ndim - 1} for a {ndim}-d tensor, got {axis}")
+    return axis % ndim
+
+
+def _is_integer_dtype(dtype):
+    """True for the integer dtypes (not bool, floating or complex)."""
+    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+
+
+def _as_tensor(value, name, dtype, kind):
+    """A Python number or a tensor of the right ``kind`` ("float" or "int") as a ``dtype``
+    tensor."""
+    wanted = "a floating-point" if kind == "float" else "an integer"
+    if isinstance(value, torch.Tensor):
+        if not (value.is_floating_point() if kind == "float" else _is_integer_dtype(value.dtype)):
+            raise TypeError(
+                f"{name} must be {wanted} number or tensor, got a tensor of dtype {value.dtype}")
+        return value.detach().to(dtype)
+    number_type = numbers.Real if kind == "float" else numbers.Integral
+    if isinstance(value, bool) or not isinstance(value, number_type):
+        raise TypeError(f"{name} must be {wanted} number or tensor, got {type(value).__name__}")
+    return torch.tensor(value, dtype=dtype)
+
+
+def _as_scale(scale):
+    """``scale`` as float32 (ATen rounds scales to float32); every entry positive and finite."""
+    scale = _as_tensor(scale, "scale", torch.float32, kind="float")
+    if not bool(((scale > 0) & torch.isfinite(scale)).all()):
+        raise ValueError("scale must be positive and finite (after rounding to float32)")
+    return scale
+
+
+def _as_zero_point(zero_point):
+    """``zero_point`` as an int64 tensor."""
+    return _as_tensor(zero_point, "zero_point", torch.int64, kind="int")
+
+
+def _check_zero_point_in_range(zero_point, quant_min, quant_max):
+    """Raise ValueError unless every zero point lies in ``[quant_min, quant_max]``."""
+    if not bool(((zero_point >= quant_min) & (zero_point <= quant_max)).all()):
+        raise ValueError(
+            f"zero_point must be in [quant_min, quant_max] = [{quant_min}, {quant_max}]")
+
+
+def _along_axis(param, name, shape, axis):
+    """Shape a per-tensor (axis None: one element) or per-channel (one entry per index of
+    ``shape[axis]``) parameter so that it broadcasts against a tensor of ``shape``."""
+    if axis is None:
+        if param.numel() != 1:
+            raise ValueError(f"{name} must hold one value for per-tensor quantization (axis=None), "
+                             f"got shape {tuple(param.shape)}")
+        return param.reshape(())
+    axis = _normalize_axis(axis, len(shape))
+    if param.dim() != 1 or param.numel() != shape[axis]:
+        raise ValueError(f"{name} must be 1-d with {shape[axis]} entries (x.shape[{axis}]) for "
+                         f"per-channel quantization, got shape {tuple(param.shape)}")
+    view = [1] * len(shape)
+    view[axis] = shape[axis]
+    return param.reshape(view)
+
+
+def _broadcast_qparams(scale, zero_point, shape, axis):
+    """Validated float32 scale and int64 zero point, shaped to broadcast against ``shape``."""
+    scale = _along_axis(_as_scale(scale), "scale", shape, axis)
+    zero_point = _along_axis(_as_zero_point(zero_point), "zero_point", shape, axis)
+    return scale, zero_point
+
+
+def _quantizer_inputs(x, scale, zero_point, quant_min, quant_max, axis):
+    """Shared validation of :func:`quantize` and :func:`fake_quantize`."""
+    _check_float_tensor(x, "x")
+    if bool(torch.isnan(x).any()):
+        raise ValueError("x must not contain NaN")
+    _check_quant_range(quant_min, quant_max)
+    scale, zero_point = _broadcast_qparams(scale, zero_point, x.shape, axis)
+    _check_zero_point_in_range(zero_point, quant_min, quant_max)
+    return scale, zero_point
+
+
+# --------------------------------------------------------------------------- integer ranges
+
+
+def quant_range(bits=8, signed=False, reduce_range=False):
+    r"""The integer range :math:`(q_{min}, q_{max})` of a ``bits``-wide integer.
+
+    .. math::
+
+        \text{unsigned: } [0,\; 2^b - 1] \qquad \text{signed: } [-2^{b-1},\; 2^{b-1} - 1]
+
+    ``reduce_range`` drops one bit the way PyTorch does (``quint8`` 0..127, ``qint8`` -64..63):
+    :math:`(\lfloor q_{min}/2 \rfloor, \lfloor q_{max}/2 \rfloor)`. (x86 ``vpmaddubsw`` adds two
+    uint8*int8 products into an int16; one bit less on the activations prevents overflow.)
+
+    Args:
+        bits: 2..16.
+        signed: two's-complement range instead of unsigned.
+        reduce_range: halve the range as PyTorch's observers do.
+
+    Returns:
+        ``(quant_min, quant_max)`` as Python ints.
+
+    PyTorch: ``torch.ao.quantization.utils.calculate_qmin_qmax`` (8-bit dtypes; with
+    ``quant_min``/``quant_max`` given it halves them exactly like this).
+
+    >>> quant_range(8), quant_range(8, signed=True), quant_range(8, reduce_range=True)
+    ((0, 255), (-128, 127), (0, 127))
+    """
+    _check_bits(bits)
+    _check_bool(signed, "signed")
+    _check_bool(reduce_range, "reduce_range")
+    if signed:
+        quant_min, quant_max = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    else:
+        quant_min, quant_max = 0, 2**bits - 1
+    if reduce_range:
+        return quant_min // 2, quant_max // 2
+    return quant_min, quant_max
+
+
+def symmetric_zero_point(quant_min, quant_max, signed=None, customized_range=None):
+    r"""The zero point of *symmetric* quantization: where 0.0 sits on the integer grid.
+
+    .. math::
+
+        z = \begin{cases}
+            0 & \text{signed} \\
+            2^{b-1} \;(128 \text{ for } 0..255) & \text{unsigned, dtype's default range} \\
+            \lfloor (q_{min} + q_{max}) / 2 \rfloor & \text{unsigned, customized range}
+        \end{cases}
+
+    This is PyTorch's rule (``ObserverBase._calculate_qparams``): for ``quint8`` it uses 128 when
+    the observer runs on the dtype's default 0..255 range and the rounded-down midpoint when the
+    user passed ``quant_min``/``quant_max`` (``has_customized_qrange``) -- so an explicitly
+    passed 0..255 gives 127. ``uint16``'s default 0..65535 gives :math:`2^{15}`.
+
+    Args:
+        quant_min, quant_max: the integer range.
+        signed: whether the integer type is signed; ``None`` means ``quant_min < 0``.
+        customized_range: PyTorch's ``has_customized_qrange``. ``None`` infers it from the range:
+            0..255 and 0..65535 count as default ranges, every other range as customized.
+
+    Returns:
+        The zero point as a Python int.
+    """
+    _check_quant_range(quant_min, quant_max)
+    _check_bool(signed, "signed", allow_none=True)
+    _check_bool(customized_range, "customized_range", allow_none=True)
+    if signed is None:
+        signed = quant_min < 0
+    if signed:
+        return 0
+    if customized_range is None:
+        customized_range = (quant_min, quant_max) not in _DEFAULT_UNSIGNED_RANGES
+    if customized_range:
+        return (quant_min + quant_max) // 2
+    return (quant_min + quant_max + 1) // 2
+
+
+# --------------------------------------------------------------------------- scale and zero point
+
+
+def _observed_range(min_val, max_val):
+    """Validate an observed range and return it as two float32 tensors of shape ``(C,)``
+    (``(1,)`` for scalars, as PyTorch's observers return)."""
+    min_val = _as_tensor(min_val, "min_val", torch.float32, kind="float")
+    max_val = _as_tensor(max_val, "max_val", torch.float32, kind="float")
+    for value, name in ((min_val, "min_val"), (max_val, "max_val")):
+        if value.dim() > 1:
+            raise ValueError(f"{name} must be a scalar or a 1-d per-channel tensor, "
+                             f"got shape {tuple(value.shape)}")
+        _check_not_empty(value, name)
+        _check_finite(value, name)
+    if min_val.shape != max_val.shape:
+        raise ValueError(f"min_val and max_val must have the same shape, "
+                         f"got {tuple(min_val.shape)} and {tuple(max_val.shape)}")
+    if bool((min_val > max_val).any()):
+        raise ValueError("min_val must be <= max_val (elementwise)")
+    return min_val.reshape(-1), max_val.reshape(-1)
+
+
+def _range_including_zero(min_val, max_val):
+    r""":math:`(\min(x_{min}, 0), \max(x_{max}, 0))`: the range always contains 0.0, so that 0.0
+    (zero padding, ReLU outputs) is represented exactly by the integer :math:`z`."""
+    zero = torch.zeros_like(min_val)
+    return torch.minimum(min_val, zero), torch.maximum(max_val, zero)
+
+
+def _affine_scale(min_neg, max_pos, quant_min, quant_max):
+    r""":math:`s = (x_{max} - x_{min}) / (q_{max} - q_{min})`, float32 tensor divided by a Python
+    float exactly as PyTorch writes it (so :math:`2^{32}-1` becomes float32 :math:`2^{32}`)."""
+    return (max_pos - min_neg) / float(quant_max - quant_min)
+
+
+def _symmetric_scale(min_neg, max_pos, quant_min, quant_max):
+    r""":math:`s = \max(-x_{min}, x_{max}) / ((q_{max} - q_{min}) / 2)`; for int8 that is
+    :math:`\max|x| / 127.5`: :math:`-\max|x|` lands on -127.5 -> -128 and :math:`+\max|x|` on
+    127.5 -> 128, clamped to 127."""
+    return torch.maximum(-min_neg, max_pos) / (float(quant_max - quant_min) / 2)
+
+
+def _affine_zero_point(min_neg, scale, quant_min, quant_max):
+    r""":math:`z = \mathrm{clamp}(q_{min} - \mathrm{round}(x_{min} / s),\; q_{min}, q_{max})`:
+    the integer that :math:`x_{min}` maps to is :math:`q_{min}` (up to rounding)."""
+    zero_point = quant_min - torch.round(min_neg / scale).to(torch.int64)
+    return torch.clamp(zero_point, quant_min, quant_max)
+
+
+def choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=False, signed=None,
+                   eps=EPS, *, customized_range=None):
+    r"""Scale and zero point that map the observed range :math:`[x_{min}, x_{max}]` onto
+    :math:`[q_{min}, q_{max}]`.
+
+    First the range is widened to contain 0:
+    :math:`x_{min} \leftarrow \min(x_{min}, 0)`, :math:`x_{max} \leftarrow \max(x_{max}, 0)`. Then
+
+    .. math::
+
+        \text{affine:}\quad
+        s = \max\Big(\frac{x_{max} - x_{min}}{q_{max} - q_{min}},\ \varepsilon\Big), \quad
+        z = \mathrm{clamp}\big(q_{min} - \mathrm{round}(x_{min}/s),\ q_{min},\ q_{max}\big)
+
+        \text{symmetric:}\quad
+        s = \max\Big(\frac{\max(-x_{min},\ x_{max})}{(q_{max} - q_{min})/2},\ \varepsilon\Big),
+        \quad
+        z = 0 \text{ (signed)},\ 128 \text{ (unsigned 0..255)}
+
+    (the symmetric zero point in general: :func:`symmetric_zero_point`).
+
+    The arithmetic is PyTorch's, operation for operation, so results are bit-identical: the range
+    is float32; the divisor is the Python float ``float(quant_max - quant_min)`` (halved for
+    symmetric), converted to float32 by the division; the :math:`\varepsilon` floor is
+    ``torch.maximum`` with a float32 ``eps``; ``round`` is half to even. So (affine) a constant
+    tensor :math:`c` gets :math:`s = |c|/(q_{max}-q_{min})`, and an all-zero one
+    :math:`s = \varepsilon`, :math:`z = q_{min}`.
+
+    Deliberate difference: PyTorch converts :math:`\mathrm{round}(x_{min}/s)` to **int32**; with
+    32-bit ranges and :math:`x_{min} \lesssim -512` that overflows and its zero point comes out as
+    0 (e.g. ``qint32`` on [-1000, 1]). Here it is int64, so :math:`x_{min}` still maps to
+    :math:`q_{min}`. For every range up to 31 bits the results are identical.
+
+    Args:
+        min_val, max_val: observed minimum and maximum: Python numbers or floating-point tensors,
+            scalars (per tensor) or 1-d of shape ``(C,)`` (per channel); finite, ``min <= max``.
+        quant_min, quant_max: the integer range, e.g. from :func:`quant_range`.
+        symmetric: symmetric (zero point fixed, range :math:`\pm\max|x|`) instead of affine.
+        signed: signedness of the integer type (matters only for the symmetric zero point);
+            ``None`` means ``quant_min < 0``.
+        eps: smallest allowed scale.
+        customized_range: see :func:`symmetric_zero_point`.
+
+    Returns:
+        ``(scale, zero_point)``: float32 and int64 tensors of shape ``(C,)``, or ``(1,)`` for
+        scalar inputs (PyTorch's observers return the same shapes).
+
+    PyTorch: ``MinMaxObserver(...)._calculate_qparams(min_val, max_val)``
+    (``torch.ao.quantization.utils.determine_qparams``; torchao ``choose_qparams_affine``).
+    PyTorch's affine zero point is int32, its symmetric one int64; here both are int64.
+
+    >>> choose_qparams(-1.0, 3.0, 0, 255)  # s = 4/255, z = 0 - round(-1 / s) = 64
+    (tensor([0.0157]), tensor([64]))
+    >>> choose_qparams(-1.0, 3.0, -128, 127, symmetric=True)  # s = 3/127.5
+    (tensor([0.0235]), tensor([0]))
+    """
+    min_val, max_val = _observed_range(min_val, max_val)
+    _check_quant_range(quant_min, quant_max)
+    _check_bool(symmetric, "symmetric")
+    eps = _as_tensor(eps, "eps", torch.float32, kind="float")
+    if not bool(eps > 0):
+        raise ValueError(f"eps must be positive, got {float(eps)}")
+    min_neg, max_pos = _range_including_zero(min_val, max_val)
+    if symmetric:
+        scale = torch.maximum(_symmetric_scale(min_neg, max_pos, quant_min, quant_max), eps)
+        zero = symmetric_zero_point(quant_min, quant_max, signed, customized_range)
+        zero_point = torch.full_like(scale, zero, dtype=torch.int64)
+    else:
+        _check_bool(signed, "signed", allow_none=True)
+        scale = torch.maximum(_affine_scale(min_neg, max_pos, quant_min, quant_max), eps)
+        zero_point = _affine_zero_point(min_neg, scale, quant_min, quant_max)
+    return scale, zero_point
+
+
+# --------------------------------------------------------------------------- quantize / dequantize
+
+
+def _grid_index(x, scale, zero_point):
+    r"""Unclamped integer of each value, ATen's float32 arithmetic:
+    :math:`\mathrm{fl}\big(z + \mathrm{round}(\mathrm{fl}(x \cdot \mathrm{fl}(1/s)))\big)`.
+
+    ``scale`` float32 and ``zero_point`` int64, already shaped to broadcast against ``x``.
+    Returns a float32 tensor of whole numbers (it may lie outside the integer range).
+    """
+    inv_scale = 1.0 / scale
+    return torch.round(x.to(torch.float32) * inv_scale) + zero_point.to(torch.float32)
+
+
+def _clamp_to_range(grid, quant_min, quant_max):
+    """Clamp float grid indices to ``[quant_min, quant_max]`` (in float64, exact for 32-bit
+    bounds) and convert them to int64."""
+    return grid.to(torch.float64).clamp(quant_min, quant_max).to(torch.int64)
+
+
+def _within_range(grid, quant_min, quant_max):
+    """Boolean mask of grid indices inside ``[quant_min, quant_max]`` (not clipped)."""
+    grid = grid.to(torch.float64)
+    return (grid >= quant_min) & (grid <= quant_max)
+
+
+def _dequantize_values(q, scale, zero_point):
+    r""":math:`(q - z)\,s` in float32; parameters already shaped to broadcast against ``q``."""
+    return (q.to(torch.int64) - zero_point).to(torch.float32) * scale
+
+
+def quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
+    r"""Map real values to integers on the grid of ``scale`` and ``zero_point``.
+
+    .. math::
+
+        q = \mathrm{clamp}\big(\mathrm{round}(x \cdot \mathrm{fl}(1/s)) + z,\;
+                                q_{min},\; q_{max}\big)
+
+    with ``round`` half to even and float32 arithmetic, exactly as ATen computes it on CPU (see
+    the module docstring): the reciprocal of the float32 scale, a float32 product, round half to
+    even, then the zero point added, then the clamp.
+
+    Args:
+        x: floating-point tensor, any shape (computed in float32); no NaN. Values beyond the
+            range, :math:`\pm\infty` included, clamp to its ends. (ATen's int32 arithmetic
+            overflows for values more than ~:math:`2^{31}` steps out: ``quantize_per_tensor`` to
+            quint8 with a zero point above 127 turns 1e30 into 0. Here it is 255.)
+        scale: per tensor (``axis=None``) a positive number or one-element tensor; per channel a
+            1-d tensor of ``x.shape[axis]`` positive entries. Rounded to float32.
+        zero_point: an int or integer tensor, shaped like ``scale``, in ``[quant_min, quant_max]``.
+        quant_min, quant_max: integer range, e.g. from :func:`quant_range`.
+        axis: ``None`` for per-tensor, else the channel dimension of ``x`` (negative allowed).
+
+    Returns:
+        int64 tensor of the shape of ``x``.
+
+    PyTorch: ``torch.quantize_per_tensor(x, scale, zero_point, dtype).int_repr()`` and
+    ``torch.quantize_per_channel(x, scales, zero_points, axis, dtype).int_repr()`` (there
+    ``[quant_min, quant_max]`` is the dtype's full range); torchao ``quantize_affine``.
+
+    >>> quantize(torch.tensor([0.5, 1.5, 2.5, 3.5, 100.0]), 1.0, 0, 0, 15)
+    tensor([ 0,  2,  2,  4, 15])
+    """
+    scale, zero_point = _quantizer_inputs(x, scale, zero_point, quant_min, quant_max, axis)
+    return _clamp_to_range(_grid_index(x, scale, zero_point), quant_min, quant_max)
+
+
+def dequantize(q, scale, zero_point, axis=None):
+    r"""Map integers back to real values: :math:`\hat x = (q - z)\, s`, in float32.
+
+    Args:
+        q: integer tensor, any shape (e.g. from :func:`quantize` or ``Tensor.int_repr()``).
+        scale, zero_point, axis: as in :func:`quantize` (scale rounded to float32).
+
+    Returns:
+        float32 tensor of the shape of ``q``: multiples of ``scale``.
+
+    PyTorch: ``Tensor.dequantize()`` of a per-tensor or per-channel quantized tensor, bit-identical
+    for :math:`|q - z| < 2^{24}` and scales that are float32 numbers (ATen's per-channel kernel
+    multiplies by the scale in float64: a float64 scale that float32 cannot represent gives a
+    slightly different result there); torchao ``dequantize_affine``.
+    """
+    if not isinstance(q, torch.Tensor):
+        raise TypeError(f"q must be a torch.Tensor, got {type(q).__name__}")
+    if not _is_integer_dtype(q.dtype):
+        raise TypeError(f"q must be an integer tensor, got dtype {q.dtype}")
+    scale, zero_point = _broadcast_qparams(scale, zero_point, q.shape, axis)
+    return _dequantize_values(q, scale, zero_point)
+
+
+class FakeQuantizeSTE(torch.autograd.Function):
+    r"""Fake quantization with the straight-through estimator (STE) as its gradient.
+
+    Forward: :math:`y = (\mathrm{clamp}(r, q_{min}, q_{max}) - z)\, s` with
+    :math:`r = \mathrm{round}(x/s) + z` (float32, as :func:`quantize`).
+
+    Backward: rounding has zero derivative almost everywhere, so the STE pretends it is the
+    identity; the clamp keeps its true derivative. The gradient passes where the value was not
+    clipped and is zero where it was:
+
+    .. math::
+
+        \frac{\partial L}{\partial x} = \frac{\partial L}{\partial y}\cdot
+        \mathbb{1}\left[q_{min} \le r \le q_{max}\right]
+
+    exactly the mask of ``torch.fake_quantize_per_tensor_affine`` (its ``cachemask`` kernel).
+    ``scale`` and ``zero_point`` get no gradient (LSQ-style learned scales are not covered).
+
+    Call it through :func:`fake_quantize`, which validates the arguments and shapes ``scale`` and
+    ``zero_point`` to broadcast against ``x`` before ``FakeQuantizeSTE.apply(x, scale,
+    zero_point, quant_min, quant_max)``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, quant_min, quant_max):
+        grid = _grid_index(x, scale, zero_point)
+        ctx.save_for_backward(_within_range(grid, quant_min, quant_max))
+        q = _clamp_to_range(grid, quant_min, quant_max)
+        return _dequantize_values(q, scale, zero_point).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (not_clipped,) = ctx.saved_tensors
+        return grad_output * not_clipped, None, None, None, None
+
+
+def fake_quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
+    r"""Quantize and immediately dequantize, keeping a gradient (quantization-aware training).
+
+    .. math::
+
+        y = \big(\mathrm{clamp}(\mathrm{round}(x/s) + z,\ q_{min},\ q_{max}) - z\big)\, s,
+        \qquad
+        \frac{\partial y}{\partial x} =
+        \mathbb{1}\big[q_{min} \le \mathrm{round}(x/s) + z \le q_{max}\big]
+
+    The forward pass equals ``dequantize(quantize(x, ...), ...)``; the backward pass is the
+    straight-through estimator of :class:`FakeQuantizeSTE`.
+
+    Args:
+        x: floating-point tensor, any shape (computed in float32, returned in ``x.dtype``).
+        scale, zero_point, quant_min, quant_max, axis: as in :func:`quantize`.
+
+    Returns:
+        Tensor of the shape and dtype of ``x``, holding multiples of ``scale``.
+
+    PyTorch: ``torch.fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max)``
+    and ``torch.fake_quantize_per_channel_affine(x, scale, zero_point, axis, quant_min,
+    quant_max)``: same values and same gradient.
+    """
+    scale, zero_point = _quantizer_inputs(x, scale, zero_point, quant_min, quant_max, axis)
+    return FakeQuantizeSTE.apply(x, scale, zero_point, quant_min, quant_max)
+
+
+def quantization_error(x, scale, zero_point, quant_min, quant_max, axis=None):
+    r"""The error that quantization adds to each value: :math:`\hat x - x` (no gradient).
+
+    Inside the range it is rounding error, :math:`|\hat x - x| \le s/2`; outside it is clipping
+    error, growing with the distance to the range. Arguments as in :func:`quantize`.
+
+    Returns:
+        float32 tensor of the shape of ``x``.
+
+    PyTorch: ``torch.fake_quantize_per_tensor_affine(x, ...) - x`` (or ``_per_channel_affine``).
+    """
+    with torch.no_grad():
+        x_hat = fake_quantize(x, scale, zero_point, quant_min, quant_max, axis)
+        return x_hat.to(torch.float32) - x.to(torch.float32)
