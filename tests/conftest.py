@@ -20,3 +20,16 @@ def _torch_ao_deprecations_are_not_failures():
 def gen():
     """A seeded torch.Generator, so random test cases are reproducible."""
     return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="module")
+def one_intra_op_thread():
+    """One torch intra-op thread for a test module, restored afterwards.
+
+    Thousands of ATen calls on tiny tensors: with two threads on a busy machine each call waits on
+    the thread pool for milliseconds. Use with ``pytestmark = pytest.mark.usefixtures(...)``.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -19,16 +19,8 @@ from utils.observers import (
 from utils.quantization import dequantize, quantize
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_intra_op_thread():
-    """Thousands of reductions over tiny tensors: with two threads on a busy machine each one
-    waits on the thread pool for milliseconds. One thread keeps this file fast; restored
-    afterwards. (Same fixture as in test_quantization.py; tests/conftest.py would be its shared
-    home.)"""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Hundreds of ATen calls on tiny tensors: one intra-op thread keeps this file fast.
+pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
 
 QUINT8, QINT8, QINT32 = torch.quint8, torch.qint8, torch.qint32
 

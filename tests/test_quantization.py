@@ -19,15 +19,8 @@ from utils.quantization import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_intra_op_thread():
-    """Hundreds of ATen calls on tiny tensors: with two threads on a busy machine each one waits
-    on the thread pool for milliseconds. One thread keeps this file fast; restored afterwards.
-    (Same fixture as in test_observers.py; tests/conftest.py would be its shared home.)"""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Hundreds of ATen calls on tiny tensors: one intra-op thread keeps this file fast.
+pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
 
 
 INT32_RANGE = (-(2**31), 2**31 - 1)
