@@ -7,8 +7,15 @@ source in place of the answer cell, re-runs the cells named in ``rerun``, and ch
 test cell ``caught_by`` raises; then it restores the right answer.
 """
 
+import functools
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 
 
 @dataclass(frozen=True)
@@ -27,3 +34,27 @@ def lab_mutants(lab):
     except ModuleNotFoundError:
         return []
     return list(module.MUTANTS)
+
+
+@functools.lru_cache(maxsize=None)
+def solution_answers(lab):
+    """grade_id -> source of each answer cell of ``lab``'s solution, without the marker lines."""
+    nb = nbformat.read(SOLUTIONS / lab / f"{lab}.ipynb", as_version=4)
+    return {cell.metadata["nbgrader"]["grade_id"]:
+            "\n".join(line for line in cell.source.splitlines()
+                      if line.strip() not in SOLUTION_MARKERS)
+            for cell in nb.cells
+            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
+
+
+def edited(lab, answer, old, new, caught_by, why, rerun=()):
+    """A mutant made by one edit of the solution: ``old`` replaced by ``new`` in answer ``answer``.
+
+    Raises ValueError when ``old`` is no longer in the solution, so mutants cannot silently
+    drift away from the answers they mutate.
+    """
+    source = solution_answers(lab)[answer]
+    if old not in source:
+        raise ValueError(f"mutant {why!r}: {old!r} is not in the solution of {answer!r}")
+    return Mutant(answer=answer, source=source.replace(old, new, 1), caught_by=caught_by,
+                  why=why, rerun=tuple(rerun))

@@ -11,37 +11,11 @@ Not a mutant here: "zero point not clamped". With the range widened to include 0
 mutant cannot be caught by any test.
 """
 
-from pathlib import Path
+from functools import partial
 
-import nbformat
+from . import edited
 
-from . import Mutant
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "solutions" / "02_quantization" / "02_quantization.ipynb"
-
-
-def _solution_sources():
-    """grade_id -> source of each answer cell, without the BEGIN/END SOLUTION marker lines."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    sources = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            lines = [line for line in cell.source.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-            sources[meta["grade_id"]] = "\n".join(lines)
-    return sources
-
-
-_SOURCES = _solution_sources()
-
-
-def _mutant(answer, old, new, caught_by, why, rerun=()):
-    source = _SOURCES[answer]
-    if old not in source:
-        raise ValueError(f"mutant {why!r}: {old!r} is not in the solution of {answer!r}")
-    return Mutant(answer=answer, source=source.replace(old, new, 1), caught_by=caught_by, why=why,
-                  rerun=tuple(rerun))
+_mutant = partial(edited, "02_quantization")
 
 
 MUTANTS = [

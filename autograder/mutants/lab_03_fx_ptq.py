@@ -10,37 +10,11 @@ float one); those mutants re-run the cell that builds the benchmark model (``rer
 size or speed test.
 """
 
-from pathlib import Path
+from functools import partial
 
-import nbformat
+from . import edited
 
-from . import Mutant
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "solutions" / "03_fx_ptq" / "03_fx_ptq.ipynb"
-
-
-def _solution_sources():
-    """grade_id -> source of each answer cell, without the BEGIN/END SOLUTION marker lines."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    sources = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            lines = [line for line in cell.source.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-            sources[meta["grade_id"]] = "\n".join(lines)
-    return sources
-
-
-_SOURCES = _solution_sources()
-
-
-def _mutant(answer, old, new, caught_by, why, rerun=()):
-    source = _SOURCES[answer]
-    if old not in source:
-        raise ValueError(f"mutant {why!r}: {old!r} is not in the solution of {answer!r}")
-    return Mutant(answer=answer, source=source.replace(old, new, 1), caught_by=caught_by, why=why,
-                  rerun=tuple(rerun))
+_mutant = partial(edited, "03_fx_ptq")
 
 
 MUTANTS = [
