@@ -1,46 +1,19 @@
 """Wrong versions of lab 04's graded answers (FX quantization-aware training).
 
-Each mutant is the solution cell with one plausible mistake edited in: the solution's source is
-read from ``solutions/04_fx_qat/04_fx_qat.ipynb`` and ``old`` is replaced by ``new`` (an ``old``
-snippet that is no longer in the solution raises at import, so the mutants cannot silently drift
-away from the answers they mutate).
+Each mutant is the solution cell with one plausible mistake edited in (:func:`edited`: the
+solution's source with ``old`` replaced by ``new``; an ``old`` snippet that is no longer in the
+solution raises, so the mutants cannot silently drift away from the answers they mutate).
 
-Mistakes that only show in a later measurement re-run the cells that build it (``rerun``): the
-margin test needs the W3A4 QAT run again, the conversion test the deployed models (and, since a
-``convert_fx`` without ``deepcopy`` destroys the 8-bit QAT model, the 8-bit run too).
+The conversion mistake only shows in the deployed models, so that mutant re-runs the cells that
+build them (``rerun``); since a ``convert_fx`` without ``deepcopy`` destroys the 8-bit QAT model,
+the 8-bit run is re-run too (also when the right answer is restored).
 """
 
-from pathlib import Path
+from functools import partial
 
-import nbformat
+from . import edited
 
-from . import Mutant
-
-NOTEBOOK = Path(__file__).resolve().parents[2] / "solutions" / "04_fx_qat" / "04_fx_qat.ipynb"
-
-
-def _solution_sources():
-    """grade_id -> source of each answer cell, without the BEGIN/END SOLUTION marker lines."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    sources = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            lines = [line for line in cell.source.splitlines()
-                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-            sources[meta["grade_id"]] = "\n".join(lines)
-    return sources
-
-
-_SOURCES = _solution_sources()
-
-
-def _mutant(answer, old, new, caught_by, why, rerun=()):
-    source = _SOURCES[answer]
-    if old not in source:
-        raise ValueError(f"mutant {why!r}: {old!r} is not in the solution of {answer!r}")
-    return Mutant(answer=answer, source=source.replace(old, new, 1), caught_by=caught_by, why=why,
-                  rerun=tuple(rerun))
+_mutant = partial(edited, "04_fx_qat")
 
 
 MUTANTS = [
@@ -68,8 +41,8 @@ MUTANTS = [
             "if isinstance(m, FakeQuantizeBase) and 'weight' not in name}", "test_prepare",
             "lists only the activation fake-quantizers, not the weights'"),
     _mutant("prepare", "if isinstance(m, (nniqat.ConvBn2d, nniqat.ConvBnReLU2d))}",
-            "if isinstance(m, nniqat.ConvBn2d)}", "test_prepare",
-            "looks only for ConvBn2d and misses the ConvBnReLU2d blocks"),
+            "if isinstance(m, nniqat.ConvReLU2d)}", "test_prepare",
+            "looks for the fused Conv-ReLU QAT class (no BatchNorm) instead of Conv-BN(-ReLU)"),
     # 2. qat_finetune
     _mutant("finetune", "        if epoch >= freeze_observer_epoch:\n            prepared.apply(disable_observer)\n", "",
             "test_finetune", "never disables the observers (qparams keep moving)"),
