@@ -1,332 +1,136 @@
-"""Wrong answers of lab 01 (pruning) that its test cells must reject (see ``autograder.mutation``)."""
+"""Wrong versions of lab 01's graded answers (magnitude and structured pruning from scratch).
 
-from . import Mutant
+Each mutant is the solution cell with one plausible mistake edited in (:func:`edited`: the
+solution's source, read from ``solutions/01_pruning/01_pruning.ipynb``, with ``old`` replaced by
+``new``; an ``old`` snippet that is no longer in the solution raises at import, so the mutants
+cannot silently drift away from the answers they mutate). A mistake that touches several places
+of a cell (e.g. ``named_parameters()`` read in both ``layer_sparsity`` and ``overall_sparsity``)
+is a chain of such edits, applied in order by :func:`_edits`, each checked the same way.
+
+A few mutants replace several lines rather than one: the magnitude mask thresholded at the k-th
+smallest magnitude (wrong when magnitudes tie), the one that calls ``torch.nn.utils.prune``
+instead of writing the mask (caught by ``assert_does_not_use``), and the unweighted mean of the
+layers' sparsities. Every edit models exactly one mistake: the rest of the cell stays right (the
+wrong-dimension consumer cut, for instance, still updates ``in_channels``), so each mutant is
+caught for its own mistake and not for a side effect.
+"""
+
+from dataclasses import replace
+from functools import partial
+
+from . import edited
+
+_mutant = partial(edited, "01_pruning")
+
+
+def _edits(answer, edits, caught_by, why, rerun=()):
+    """A mutant made by several edits ``[(old, new), ...]`` of answer ``answer``, applied in order.
+
+    Like :func:`edited`, raises ValueError when an ``old`` is not in the source it applies to.
+    """
+    (old, new), *more = edits
+    mutant = _mutant(answer, old, new, caught_by, why, rerun)
+    for old, new in more:
+        if old not in mutant.source:
+            raise ValueError(f"mutant {why!r}: {old!r} is not in the (edited) solution of {answer!r}")
+        mutant = replace(mutant, source=mutant.source.replace(old, new, 1))
+    return mutant
+
 
 MUTANTS = [
-    # --- magnitude_mask ---------------------------------------------------------------------
-    Mutant(
-        answer="magnitude_mask",
-        source='''
-def magnitude_mask(weight, amount):
-    numel = weight.numel()
-    k = amount if isinstance(amount, int) else round(amount * numel)
-    mask = torch.ones(numel, dtype=weight.dtype)
-    mask[torch.topk(weight.detach().abs().flatten(), k, largest=True).indices] = 0
-    return mask.view(weight.shape)
-''',
-        caught_by="test_magnitude_mask",
-        why="keeps the smallest magnitudes instead of the largest",
-    ),
-    Mutant(
-        answer="magnitude_mask",
-        source='''
-def magnitude_mask(weight, amount):
-    numel = weight.numel()
-    k = amount if isinstance(amount, int) else int(amount * numel)
-    mask = torch.ones(numel, dtype=weight.dtype)
-    mask[torch.topk(weight.detach().abs().flatten(), k, largest=False).indices] = 0
-    return mask.view(weight.shape)
-''',
-        caught_by="test_magnitude_mask",
-        why="off-by-one count: truncates amount * numel instead of rounding it",
-    ),
-    Mutant(
-        answer="magnitude_mask",
-        source='''
-def magnitude_mask(weight, amount):
-    numel = weight.numel()
-    k = amount if isinstance(amount, int) else round(amount * numel)
-    if k == 0:
-        return torch.ones_like(weight)
-    threshold = weight.detach().abs().flatten().kthvalue(k).values
-    return (weight.detach().abs() > threshold).to(weight.dtype)
-''',
-        caught_by="test_magnitude_mask",
-        why="threshold at the k-th smallest magnitude (seed 001): prunes too many when magnitudes tie",
-    ),
-    Mutant(
-        answer="magnitude_mask",
-        source='''
-def magnitude_mask(weight, amount):
-    holder = nn.Module()
-    holder.weight = nn.Parameter(weight.detach().clone())
-    prune.l1_unstructured(holder, "weight", amount=amount)
-    return holder.weight_mask
-''',
-        caught_by="test_magnitude_mask",
-        why="calls torch.nn.utils.prune instead of writing the mask from scratch",
-    ),
-    # --- sparsity ---------------------------------------------------------------------------
-    Mutant(
-        answer="sparsity_functions",
-        source='''
-def sparsity(tensor):
-    return (tensor == 0).sum().item() / tensor.numel()
-
-
-def layer_sparsity(model):
-    return {name: sparsity(module.weight) for name, module in model.named_modules()
-            if isinstance(module, (nn.Conv2d, nn.Linear))}
-
-
-def overall_sparsity(model):
-    values = list(layer_sparsity(model).values())
-    return sum(values) / len(values)
-''',
-        caught_by="test_sparsity",
-        why="overall sparsity as the unweighted mean of the layers' sparsities",
-    ),
-    Mutant(
-        answer="sparsity_functions",
-        source='''
-def sparsity(tensor):
-    return (tensor == 0).sum().item() / tensor.numel()
-
-
-def layer_sparsity(model):
-    return {name.rsplit(".", 1)[0]: sparsity(p) for name, p in model.named_parameters()
-            if p.dim() > 1}
-
-
-def overall_sparsity(model):
-    weights = [p for p in model.parameters() if p.dim() > 1]
-    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
-''',
-        caught_by="test_sparsity",
-        why="reads named_parameters(), i.e. the unmasked weight_orig of a pruned module",
-    ),
-    # --- ln_structured_mask -----------------------------------------------------------------
-    Mutant(
-        answer="ln_structured_mask",
-        source='''
-def ln_structured_mask(weight, amount, n, dim):
-    num_slices = weight.shape[dim]
-    k = amount if isinstance(amount, int) else round(amount * num_slices)
-    other_dims = [d for d in range(weight.dim()) if d != 0]
-    norms = torch.linalg.vector_norm(weight.detach(), ord=n, dim=other_dims)
-    kept = torch.topk(norms, num_slices - k).indices
-    mask = torch.zeros(weight.shape, dtype=weight.dtype)
-    return mask.index_fill_(dim, kept, 1)
-''',
-        caught_by="test_ln_structured",
-        why="prunes along the wrong dimension: ranks dim-0 slices whatever dim is asked",
-    ),
-    Mutant(
-        answer="ln_structured_mask",
-        source='''
-def ln_structured_mask(weight, amount, n, dim):
-    num_slices = weight.shape[dim]
-    k = amount if isinstance(amount, int) else round(amount * num_slices)
-    other_dims = [d for d in range(weight.dim()) if d != dim % weight.dim()]
-    norms = torch.linalg.vector_norm(weight.detach(), ord=n, dim=other_dims)
-    kept = torch.topk(norms, num_slices - k, largest=False).indices
-    mask = torch.zeros(weight.shape, dtype=weight.dtype)
-    return mask.index_fill_(dim, kept, 1)
-''',
-        caught_by="test_ln_structured",
-        why="keeps the slices with the smallest norms",
-    ),
-    Mutant(
-        answer="ln_structured_mask",
-        source='''
-def ln_structured_mask(weight, amount, n, dim):
-    num_slices = weight.shape[dim]
-    k = amount if isinstance(amount, int) else round(amount * num_slices)
-    other_dims = [d for d in range(weight.dim()) if d != dim % weight.dim()]
-    norms = weight.detach().abs().sum(dim=other_dims)
-    kept = torch.topk(norms, num_slices - k).indices
-    mask = torch.zeros(weight.shape, dtype=weight.dtype)
-    return mask.index_fill_(dim, kept, 1)
-''',
-        caught_by="test_ln_structured",
-        why="always ranks by the L1 norm, ignoring n",
-    ),
-    # --- global_magnitude_masks -------------------------------------------------------------
-    Mutant(
-        answer="global_magnitude_masks",
-        source='''
-def global_magnitude_masks(weights, amount):
-    return [magnitude_mask(w, amount) for w in weights]
-''',
-        caught_by="test_global_masks",
-        why="local pruning: the same fraction in every tensor instead of one global ranking",
-    ),
-    # --- choose_sparsities ------------------------------------------------------------------
-    Mutant(
-        answer="choose_sparsities",
-        source='''
-def choose_sparsities(scan, numels, budget):
-    drops = {layer: {s: accs[0.0] - a for s, a in accs.items()} for layer, accs in scan.items()}
-    tolerances = sorted({0.0} | {d for per_layer in drops.values() for d in per_layer.values() if d > 0})
-    for tolerance in tolerances:
-        choice = {layer: min(s for s, d in per_layer.items() if d <= tolerance) for layer, per_layer in drops.items()}
-        kept = sum(numels[layer] - round(s * numels[layer]) for layer, s in choice.items())
-        if kept <= budget:
-            return choice
-    raise ValueError("budget cannot be met")
-''',
-        caught_by="test_choose_sparsities",
-        why="takes the smallest sparsity within the tolerance instead of the largest",
-    ),
-    Mutant(
-        answer="choose_sparsities",
-        source='''
-def choose_sparsities(scan, numels, budget):
-    return {layer: max(s for s, a in accs.items() if accs[0.0] - a <= 0.05) for layer, accs in scan.items()}
-''',
-        caught_by="test_choose_sparsities",
-        why="a fixed accuracy tolerance that ignores the budget",
-    ),
-    # --- agp_sparsity -----------------------------------------------------------------------
-    Mutant(
-        answer="agp_sparsity",
-        source='''
-def agp_sparsity(step, initial_sparsity, final_sparsity, start_step, num_steps, step_interval):
-    end_step = start_step + num_steps * step_interval
-    if step <= start_step:
-        return float(initial_sparsity)
-    if step >= end_step:
-        return float(final_sparsity)
-    progress = (step - start_step) / (num_steps * step_interval)
-    return initial_sparsity + (final_sparsity - initial_sparsity) * progress
-''',
-        caught_by="test_agp",
-        why="linear schedule instead of the cubic",
-    ),
-    Mutant(
-        answer="agp_sparsity",
-        source='''
-def agp_sparsity(step, initial_sparsity, final_sparsity, start_step, num_steps, step_interval):
-    if step <= start_step:
-        return float(initial_sparsity)
-    remaining = 1.0 - (step - start_step) / (num_steps * step_interval)
-    return final_sparsity + (initial_sparsity - final_sparsity) * remaining ** 3
-''',
-        caught_by="test_agp",
-        why="does not hold the final sparsity after the last pruning step",
-    ),
-    Mutant(
-        answer="agp_sparsity",
-        source='''
-def agp_sparsity(step, initial_sparsity, final_sparsity, start_step, num_steps, step_interval):
-    end_step = start_step + num_steps * step_interval
-    if step <= start_step:
-        return float(initial_sparsity)
-    if step >= end_step:
-        return float(final_sparsity)
-    remaining = 1.0 - (step - start_step) / num_steps
-    return final_sparsity + (initial_sparsity - final_sparsity) * remaining ** 3
-''',
-        caught_by="test_agp",
-        why="counts pruning steps instead of training steps (forgets step_interval)",
-    ),
-    # --- remove_channels --------------------------------------------------------------------
-    Mutant(
-        answer="remove_channels",
-        source='''
-def remove_channels(conv, bn, consumer, keep):
-    with torch.no_grad():
-        conv.weight = nn.Parameter(conv.weight.index_select(0, keep))
-        if conv.bias is not None:
-            conv.bias = nn.Parameter(conv.bias.index_select(0, keep))
-        bn.weight = nn.Parameter(bn.weight.index_select(0, keep))
-        bn.bias = nn.Parameter(bn.bias.index_select(0, keep))
-        bn.running_mean = bn.running_mean.index_select(0, keep)
-        bn.running_var = bn.running_var.index_select(0, keep)
-        consumer.weight = nn.Parameter(consumer.weight.index_select(0, keep))
-    conv.out_channels = bn.num_features = len(keep)
-''',
-        caught_by="test_remove_channels",
-        why="cuts the consumer along the wrong dimension (its outputs, dim 0, instead of its inputs)",
-    ),
-    Mutant(
-        answer="remove_channels",
-        source='''
-def remove_channels(conv, bn, consumer, keep):
-    with torch.no_grad():
-        conv.weight = nn.Parameter(conv.weight.index_select(0, keep))
-        bn.weight = nn.Parameter(bn.weight.index_select(0, keep))
-        bn.bias = nn.Parameter(bn.bias.index_select(0, keep))
-        consumer.weight = nn.Parameter(consumer.weight.index_select(1, keep))
-    conv.out_channels = bn.num_features = len(keep)
-    if isinstance(consumer, nn.Conv2d):
-        consumer.in_channels = len(keep)
-    else:
-        consumer.in_features = len(keep)
-''',
-        caught_by="test_remove_channels",
-        why="forgets the BatchNorm running statistics (and the conv bias)",
-    ),
-    Mutant(
-        answer="remove_channels",
-        source='''
-def remove_channels(conv, bn, consumer, keep):
-    with torch.no_grad():
-        conv.weight = nn.Parameter(conv.weight.index_select(0, keep))
-        if conv.bias is not None:
-            conv.bias = nn.Parameter(conv.bias.index_select(0, keep))
-        bn.weight = nn.Parameter(bn.weight.index_select(0, keep))
-        bn.bias = nn.Parameter(bn.bias.index_select(0, keep))
-        bn.running_mean = bn.running_mean.index_select(0, keep)
-        bn.running_var = bn.running_var.index_select(0, keep)
-        consumer.weight = nn.Parameter(consumer.weight.index_select(1, keep))
-''',
-        caught_by="test_remove_channels",
-        why="leaves out_channels / num_features / in_channels stale",
-    ),
-    # --- storage ----------------------------------------------------------------------------
-    Mutant(
-        answer="storage_functions",
-        source='''
-def state_dict_bytes(state_dict):
-    return sum(t.numel() * t.element_size() for t in state_dict.values())
-
-
-def csr_bytes(weight):
-    nnz = int((weight != 0).sum())
-    return 4 * nnz + 4 * nnz + 4 * weight.shape[0]
-
-
-def bitmask_bytes(weight):
-    return math.ceil(weight.numel() / 8) + 4 * int((weight != 0).sum())
-''',
-        caught_by="test_storage",
-        why="CSR with rows row pointers instead of rows + 1",
-    ),
-    Mutant(
-        answer="storage_functions",
-        source='''
-def state_dict_bytes(state_dict):
-    return sum(t.numel() * t.element_size() for t in state_dict.values())
-
-
-def csr_bytes(weight):
-    nnz = int((weight != 0).sum())
-    return 4 * nnz + 4 * nnz + 4 * (weight.shape[0] + 1)
-
-
-def bitmask_bytes(weight):
-    return weight.numel() + 4 * int((weight != 0).sum())
-''',
-        caught_by="test_storage",
-        why="a byte per entry for the mask (a bool tensor) instead of a bit",
-    ),
-    Mutant(
-        answer="storage_functions",
-        source='''
-def state_dict_bytes(state_dict):
-    return sum(4 * t.numel() for t in state_dict.values())
-
-
-def csr_bytes(weight):
-    nnz = int((weight != 0).sum())
-    return 4 * nnz + 4 * nnz + 4 * (weight.shape[0] + 1)
-
-
-def bitmask_bytes(weight):
-    return math.ceil(weight.numel() / 8) + 4 * int((weight != 0).sum())
-''',
-        caught_by="test_storage",
-        why="assumes every tensor is float32 (4 bytes per element)",
-    ),
+    # 1. magnitude_mask
+    _mutant("magnitude_mask", "k, largest=False)", "k, largest=True)", "test_magnitude_mask",
+            "keeps the smallest magnitudes instead of the largest"),
+    _mutant("magnitude_mask", "else round(amount * numel)", "else int(amount * numel)", "test_magnitude_mask",
+            "off-by-one count: truncates amount * numel instead of rounding it"),
+    _mutant("magnitude_mask",
+            "    mask = torch.ones(numel, dtype=weight.dtype)\n"
+            "    pruned = torch.topk(weight.detach().abs().flatten(), k, largest=False).indices\n"
+            "    mask[pruned] = 0\n"
+            "    return mask.view(weight.shape)",
+            "    if k == 0:\n"
+            "        return torch.ones_like(weight)\n"
+            "    threshold = weight.detach().abs().flatten().kthvalue(k).values\n"
+            "    return (weight.detach().abs() > threshold).to(weight.dtype)",
+            "test_magnitude_mask",
+            "threshold at the k-th smallest magnitude (seed 001): prunes too many when magnitudes tie"),
+    _mutant("magnitude_mask",
+            "    numel = weight.numel()\n"
+            "    k = amount if isinstance(amount, int) else round(amount * numel)\n"
+            "    mask = torch.ones(numel, dtype=weight.dtype)\n"
+            "    pruned = torch.topk(weight.detach().abs().flatten(), k, largest=False).indices\n"
+            "    mask[pruned] = 0\n"
+            "    return mask.view(weight.shape)",
+            "    holder = nn.Module()\n"
+            "    holder.weight = nn.Parameter(weight.detach().clone())\n"
+            "    prune.l1_unstructured(holder, \"weight\", amount=amount)\n"
+            "    return holder.weight_mask",
+            "test_magnitude_mask", "calls torch.nn.utils.prune instead of writing the mask from scratch"),
+    # 2. sparsity, layer_sparsity, overall_sparsity
+    _mutant("sparsity_functions",
+            "    weights = [module.weight for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]\n"
+            "    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)",
+            "    values = list(layer_sparsity(model).values())\n"
+            "    return sum(values) / len(values)",
+            "test_sparsity", "overall sparsity as the unweighted mean of the layers' sparsities"),
+    _edits("sparsity_functions",
+           [("{name: sparsity(module.weight) for name, module in model.named_modules()\n"
+             "            if isinstance(module, (nn.Conv2d, nn.Linear))}",
+             "{name.rsplit(\".\", 1)[0]: sparsity(p) for name, p in model.named_parameters()\n"
+             "            if p.dim() > 1}"),
+            ("weights = [module.weight for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]",
+             "weights = [p for p in model.parameters() if p.dim() > 1]")],
+           "test_sparsity", "reads named_parameters(), i.e. the unmasked weight_orig of a pruned module"),
+    # 3. ln_structured_mask
+    _mutant("ln_structured_mask", "if d != dim % weight.dim()]", "if d != 0]", "test_ln_structured",
+            "prunes along the wrong dimension: ranks dim-0 slices whatever dim is asked"),
+    _mutant("ln_structured_mask", "torch.topk(norms, num_slices - k)", "torch.topk(norms, num_slices - k, largest=False)",
+            "test_ln_structured", "keeps the slices with the smallest norms"),
+    _mutant("ln_structured_mask", "torch.linalg.vector_norm(weight.detach(), ord=n, dim=other_dims)",
+            "weight.detach().abs().sum(dim=other_dims)", "test_ln_structured",
+            "always ranks by the L1 norm, ignoring n"),
+    # 4. global_magnitude_masks
+    _mutant("global_magnitude_masks",
+            "pieces = magnitude_mask(flat, amount).split([w.numel() for w in weights])",
+            "pieces = [magnitude_mask(w.detach().flatten(), amount) for w in weights]",
+            "test_global_masks",
+            "local pruning: the same fraction in every tensor instead of one global ranking"),
+    # 5. choose_sparsities
+    _mutant("choose_sparsities", "{layer: max(s for s, d", "{layer: min(s for s, d", "test_choose_sparsities",
+            "takes the smallest sparsity within the tolerance instead of the largest"),
+    _edits("choose_sparsities",
+           [("for tolerance in tolerances:", "for tolerance in [0.05]:"),
+            ("if kept <= budget:", "if True:")],
+           "test_choose_sparsities", "a fixed accuracy tolerance that ignores the budget"),
+    # 6. agp_sparsity
+    _mutant("agp_sparsity", "* remaining ** 3", "* remaining", "test_agp",
+            "linear schedule instead of the cubic"),
+    _mutant("agp_sparsity", "    if step >= end_step:\n        return float(final_sparsity)\n", "", "test_agp",
+            "does not hold the final sparsity after the last pruning step"),
+    _mutant("agp_sparsity", "/ (num_steps * step_interval)", "/ num_steps", "test_agp",
+            "counts pruning steps instead of training steps (forgets step_interval)"),
+    # 7. remove_channels
+    _mutant("remove_channels", "consumer.weight.index_select(1, keep)", "consumer.weight.index_select(0, keep)",
+            "test_remove_channels",
+            "cuts the consumer along the wrong dimension (its outputs, dim 0, instead of its inputs)"),
+    _edits("remove_channels",
+           [("        if conv.bias is not None:\n"
+             "            conv.bias = nn.Parameter(conv.bias.index_select(0, keep))\n", ""),
+            ("        bn.running_mean = bn.running_mean.index_select(0, keep)\n"
+             "        bn.running_var = bn.running_var.index_select(0, keep)\n", "")],
+           "test_remove_channels", "forgets the BatchNorm running statistics (and the conv bias)"),
+    _mutant("remove_channels",
+            "\n    conv.out_channels = bn.num_features = len(keep)\n"
+            "    if isinstance(consumer, nn.Conv2d):\n"
+            "        consumer.in_channels = len(keep)\n"
+            "    else:\n"
+            "        consumer.in_features = len(keep)", "",
+            "test_remove_channels", "leaves out_channels / num_features / in_channels stale"),
+    # 8. storage
+    _mutant("storage_functions", "4 * (weight.shape[0] + 1)", "4 * weight.shape[0]", "test_storage",
+            "CSR with rows row pointers instead of rows + 1"),
+    _mutant("storage_functions", "math.ceil(weight.numel() / 8)", "weight.numel()", "test_storage",
+            "a byte per entry for the mask (a bool tensor) instead of a bit"),
+    _mutant("storage_functions", "t.numel() * t.element_size()", "4 * t.numel()", "test_storage",
+            "assumes every tensor is float32 (4 bytes per element)"),
 ]
