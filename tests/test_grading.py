@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.utils.prune as prune
+from torch.ao.quantization import MinMaxObserver as AliasedObserver
 from torch.nn.utils.prune import l1_unstructured as aliased_l1
 
 from utils import grading
@@ -38,6 +39,12 @@ def via_dotted_path(w, amount):
     return layer.weight_mask
 
 
+def via_aliased_class(w, amount):
+    observer = AliasedObserver(quant_min=0, quant_max=15)
+    observer(w)
+    return observer.calculate_qparams()
+
+
 def via_quantize(w, amount):
     return torch.quantize_per_tensor(w, 0.1, 0, torch.qint8).int_repr()
 
@@ -67,3 +74,9 @@ def test_submission_seed_reproducible_and_distinct():
     assert grading.submission_seed(scratch_mask, salt="a") != grading.submission_seed(
         scratch_mask, salt="b")
     assert 0 <= grading.submission_seed(scratch_mask) < 2 ** 31
+
+
+def test_an_imported_library_class_is_caught():
+    with pytest.raises(AssertionError, match="uses AliasedObserver"):
+        grading.assert_does_not_use(via_aliased_class, ("torch.ao.quantization",),
+                                    torch.randn(4), 0.5)

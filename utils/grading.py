@@ -44,13 +44,18 @@ def resolve(target):
         return getattr(resolve(owner), name)
 
 
-def _forbidden_entries(targets):
-    """(owner, attribute name, object) for every callable the ``targets`` stand for."""
+def _forbidden_entries(targets, include_classes=False):
+    """(owner, attribute name, object) for every callable the ``targets`` stand for.
+
+    Classes count for the static check (``MinMaxObserver(...)`` is a call too) but are not
+    replaced by tripwires: library code inside the call may still use them (``isinstance``).
+    """
     for target in targets:
         obj = resolve(target)
         if isinstance(obj, types.ModuleType):
             for name, value in vars(obj).items():
-                if callable(value) and not name.startswith("_") and not isinstance(value, type):
+                if (callable(value) and not name.startswith("_")
+                        and (include_classes or not isinstance(value, type))):
                     yield obj, name, value
         else:
             owner, _, name = target.rpartition(".")
@@ -70,7 +75,7 @@ def referenced_names(function):
 def forbidden_references(function, targets):
     """Names in ``function``'s globals that are a forbidden module or forbidden callable."""
     modules = {resolve(t) for t in targets if isinstance(resolve(t), types.ModuleType)}
-    callables = {id(obj) for _, _, obj in _forbidden_entries(targets)}
+    callables = {id(obj) for _, _, obj in _forbidden_entries(targets, include_classes=True)}
     found = []
     for name in sorted(referenced_names(function)):
         value = function.__globals__.get(name)
