@@ -53,8 +53,15 @@ def edited(lab, answer, old, new, caught_by, why, rerun=()):
     Raises ValueError when ``old`` is no longer in the solution, so mutants cannot silently
     drift away from the answers they mutate.
     """
+    return edited_many(lab, answer, [(old, new)], caught_by, why, rerun)
+
+
+def edited_many(lab, answer, edits, caught_by, why, rerun=()):
+    """A mutant made by several edits ``[(old, new), ...]`` of answer ``answer``, applied in order
+    (each ``old`` must be in the source as edited so far, else ValueError)."""
     source = solution_answers(lab)[answer]
-    if old not in source:
-        raise ValueError(f"mutant {why!r}: {old!r} is not in the solution of {answer!r}")
-    return Mutant(answer=answer, source=source.replace(old, new, 1), caught_by=caught_by,
-                  why=why, rerun=tuple(rerun))
+    for old, new in edits:
+        if old not in source:
+            raise ValueError(f"mutant {why!r}: {old!r} is not in the solution of {answer!r}")
+        source = source.replace(old, new, 1)
+    return Mutant(answer=answer, source=source, caught_by=caught_by, why=why, rerun=tuple(rerun))

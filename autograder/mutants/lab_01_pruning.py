@@ -5,7 +5,7 @@ solution's source, read from ``solutions/01_pruning/01_pruning.ipynb``, with ``o
 ``new``; an ``old`` snippet that is no longer in the solution raises at import, so the mutants
 cannot silently drift away from the answers they mutate). A mistake that touches several places
 of a cell (e.g. ``named_parameters()`` read in both ``layer_sparsity`` and ``overall_sparsity``)
-is a chain of such edits, applied in order by :func:`_edits`, each checked the same way.
+is a chain of such edits, applied in order by :func:`edited_many`, each checked the same way.
 
 A few mutants replace several lines rather than one: the magnitude mask thresholded at the k-th
 smallest magnitude (wrong when magnitudes tie), the one that calls ``torch.nn.utils.prune``
@@ -15,26 +15,12 @@ wrong-dimension consumer cut, for instance, still updates ``in_channels``), so e
 caught for its own mistake and not for a side effect.
 """
 
-from dataclasses import replace
 from functools import partial
 
-from . import edited
+from . import edited, edited_many
 
 _mutant = partial(edited, "01_pruning")
-
-
-def _edits(answer, edits, caught_by, why, rerun=()):
-    """A mutant made by several edits ``[(old, new), ...]`` of answer ``answer``, applied in order.
-
-    Like :func:`edited`, raises ValueError when an ``old`` is not in the source it applies to.
-    """
-    (old, new), *more = edits
-    mutant = _mutant(answer, old, new, caught_by, why, rerun)
-    for old, new in more:
-        if old not in mutant.source:
-            raise ValueError(f"mutant {why!r}: {old!r} is not in the (edited) solution of {answer!r}")
-        mutant = replace(mutant, source=mutant.source.replace(old, new, 1))
-    return mutant
+_edits = partial(edited_many, "01_pruning")
 
 
 MUTANTS = [
