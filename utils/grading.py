@@ -3,8 +3,9 @@
 Two rules of the kit live here, so every lab applies them the same way:
 
 * Hidden tests draw fresh random cases that are *reproducible for one submission and different
-  between submissions*: :func:`submission_seed` hashes the source code of the student's
-  functions, so re-grading gives identical cases and two different answers get different ones.
+  between submissions*: :func:`submission_seed` hashes the student's id (when autograding) and
+  the source code of their functions, so re-grading gives identical cases and two students get
+  different ones.
 * From-scratch answers must not call the library they replace: :func:`assert_does_not_use`
   checks a function both statically (names it refers to) and by running it while the forbidden
   functions are replaced by tripwires.
@@ -12,18 +13,28 @@ Two rules of the kit live here, so every lab applies them the same way:
 
 import importlib
 import inspect
+import os
 import types
 import zlib
 from contextlib import ExitStack, contextmanager
 from unittest import mock
 
 
-def submission_seed(*functions, salt=""):
-    """A 31-bit seed from the source code of ``functions`` (and a ``salt`` naming the test).
+STUDENT_VARIABLE = "AUTOGRADER_STUDENT"   # set by the autograder (autograder/execution.py)
 
-    seed = crc32(salt + source(f1) + source(f2) + ...) mod 2^31
+
+def submission_seed(*functions, salt=""):
+    """A 31-bit seed from the student, the source code of ``functions`` and a ``salt`` naming
+    the test.
+
+    seed = crc32(salt + student + source(f1) + source(f2) + ...) mod 2^31
+
+    ``student`` is the ``AUTOGRADER_STUDENT`` environment variable the autograder gives the
+    kernel ("" outside autograding): grading a submission twice draws the same cases, and two
+    students draw different ones even for the same code.
     """
-    text = salt + "".join(_source(f) for f in functions)
+    student = os.environ.get(STUDENT_VARIABLE, "")
+    text = salt + student + "".join(_source(f) for f in functions)
     return zlib.crc32(text.encode()) & 0x7FFFFFFF
 
 

@@ -1,0 +1,227 @@
+"""Executing a submission so that nothing it does can hang, crash or rig the grader.
+
+:class:`GuardedExecute` replaces nbgrader's ``Execute`` preprocessor in ``nbgrader autograde``
+(see ``nbgrader_config.py``). It runs the cells one by one, as nbgrader does, and adds:
+
+* a **per-cell timeout** (``Execute.timeout``): the cell is interrupted, gets a
+  ``CellTimeoutError`` and the run goes on (nbgrader's own behaviour); a kernel that ignores the
+  interrupt ends the run;
+* a **wall-clock limit per submission** (``GuardedExecute.wall_clock_limit``): each cell may use
+  only the time left; when it is spent the run stops;
+* a **dead kernel** (``os._exit``, a segfault, out of memory) ends the run instead of losing it;
+* after the run stops, every test cell not run gets an error output, so it scores 0 (nbgrader
+  gives full marks to a test cell without output); the cells before keep the points they earned;
+* **output capped** at ``max_output_chars`` per cell (a 100 MB print would otherwise be saved
+  into the graded notebook and the feedback);
+* **integrity**: :mod:`autograder.integrity` is sealed before any student code runs, the originals
+  are restored before every locked cell, and a test cell during which a guarded function was
+  replaced fails;
+* the kernel gets ``AUTOGRADER_STUDENT`` in its environment, so hidden tests draw random cases
+  from the student and the submission (``utils.grading.submission_seed``);
+* a **report** per submission (``<report_directory>/<lab>/<student>.json``): why the run
+  stopped, which cells timed out, what was restored, the time taken.
+"""
+
+import ast
+import json
+import os
+from pathlib import Path
+from time import monotonic
+
+from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils as nbgrader_utils
+from nbgrader.preprocessors import Execute
+from traitlets import Float, Integer, Unicode
+
+# utils.grading.STUDENT_VARIABLE, which reads it (not imported: that would load torch into every
+# nbgrader process; tests/test_autograde.py checks the two agree)
+STUDENT_VARIABLE = "AUTOGRADER_STUDENT"
+INTEGRITY = "__import__('autograder.integrity').integrity"
+SEAL = f"{INTEGRITY}.seal()"
+PROBE_SECONDS = 10
+
+
+def is_test_cell(cell):
+    """An autograded test cell: a code cell with points and no solution."""
+    return (cell.cell_type == "code" and nbgrader_utils.is_grade(cell)
+            and not nbgrader_utils.is_solution(cell))
+
+
+def is_locked_cell(cell):
+    """A cell the student cannot change (nbgrader restores it from the source)."""
+    return cell.cell_type == "code" and nbgrader_utils.is_locked(cell)
+
+
+def error_output(ename, evalue):
+    """An error output as the kernel would send it (nbgrader scores a test cell with one 0)."""
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=[f"{ename}: {evalue}"])
+
+
+def cell_label(cell, index):
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    return f"cell {index}" + (f" ({grade_id})" if grade_id else "")
+
+
+class GuardedExecute(Execute):
+    """nbgrader's ``Execute`` with a wall-clock limit, crash recovery, an output cap,
+    integrity checks and a report (see the module docstring)."""
+
+    wall_clock_limit = Float(600.0, help="seconds one submission may run in total").tag(config=True)
+    max_output_chars = Integer(100_000, help="characters of stream output kept per cell").tag(config=True)
+    report_directory = Unicode("", help="where to write <lab>/<student>.json").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        NotebookClient.__init__(self, nb, km)
+        self.reset_execution_trackers()
+        self._check_assign_resources(resources)
+        ids = (resources or {}).get("nbgrader", {})
+        self.report = {"student": ids.get("student"), "lab": ids.get("assignment"),
+                       "notebook": ids.get("notebook"), "stopped": None, "events": []}
+        self._stream_chars = 0
+        started = monotonic()
+        self._deadline = started + self.wall_clock_limit
+        env = dict(os.environ, **{STUDENT_VARIABLE: ids.get("student") or ""})
+        with self.setup_kernel(env=env):
+            info = self.wait_for_reply(self.kc.kernel_info())
+            self.nb.metadata["language_info"] = info["content"]["language_info"]
+            if self._run_silently(SEAL) is None:
+                self._stop("the kernel did not start the integrity seal")
+            for index, cell in enumerate(self.nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                if self.report["stopped"]:
+                    if is_test_cell(cell):
+                        cell.outputs = [error_output("NotRun", self.report["stopped"])]
+                    continue
+                self._run_cell(cell, index, resources)
+        self.set_widgets_metadata()
+        self.report["seconds"] = round(monotonic() - started, 1)
+        self._write_report()
+        return self.nb, self.resources
+
+    # -- one cell --------------------------------------------------------------------------
+    def _run_cell(self, cell, index, resources):
+        label = cell_label(cell, index)
+        if self._remaining() <= 0:
+            return self._stop(f"the wall-clock limit of {self.wall_clock_limit:g} s per "
+                              f"submission was reached before {label}")
+        locked = is_locked_cell(cell)
+        if locked and not self._guard(label, cell, phase="before"):
+            return
+        limited_by_wall_clock = self._remaining() < (self.timeout or float("inf"))
+        self._stream_chars = 0
+        try:
+            self.preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            cell.outputs.append(error_output("KernelDied", "the kernel stopped while running "
+                                             "this cell (os._exit, a crash or out of memory)"))
+            return self._stop(f"the kernel died in {label}")
+        except CellTimeoutError:   # the kernel did not even finish its output after the interrupt
+            cell.outputs.append(error_output("CellTimeoutError", f"the cell ran longer than "
+                                             f"{self.timeout} s and did not stop when interrupted"))
+        if any(o.output_type == "error" and o.get("ename") == "CellTimeoutError"
+               for o in cell.outputs):
+            if limited_by_wall_clock:
+                return self._stop(f"the wall-clock limit of {self.wall_clock_limit:g} s per "
+                                  f"submission was reached in {label}")
+            self._event("timeout", label, f"interrupted after {self.timeout} s")
+            if self._run_silently("pass", timeout=PROBE_SECONDS) is None:
+                return self._stop(f"the kernel ignored the interrupt after {label} timed out")
+        if locked:
+            self._guard(label, cell, phase="after")
+
+    def _guard(self, label, cell, phase):
+        """Integrity around a locked cell; returns False when the run had to stop."""
+        if phase == "before":
+            restored = self._evaluate(f"{INTEGRITY}.restore()")
+            if restored:
+                self._event("restored", label, f"replaced by the submission, restored: "
+                                               f"{', '.join(restored)}")
+            remembered = self._evaluate(f"{INTEGRITY}.remember(get_ipython().user_ns, 'before')")
+        else:
+            remembered = self._evaluate(f"{INTEGRITY}.remember(get_ipython().user_ns, 'after')")
+            restored = self._evaluate(f"{INTEGRITY}.restore()") if is_test_cell(cell) else []
+            if restored:
+                message = (f"{', '.join(restored)} replaced while this test ran: the test cannot "
+                           "trust its result")
+                cell.outputs.append(error_output("IntegrityError", message))
+                self._event("tampered_during_test", label, message)
+        if restored is None or remembered is None:
+            self._stop(f"the kernel stopped responding around {label}")
+            return False
+        return True
+
+    # -- talking to the kernel outside the notebook ---------------------------------------------
+    def _run_silently(self, code, timeout=None):
+        """Execute ``code`` without outputs; the reply's content, or None when none came."""
+        msg_id = self.kc.execute(code, silent=True, store_history=False)
+        self._silent_timeout = timeout
+        try:
+            reply = self.wait_for_reply(msg_id)
+        except DeadKernelError:
+            reply = None
+        finally:
+            self._silent_timeout = None
+        return None if reply is None else reply["content"]
+
+    def _evaluate(self, expression):
+        """The value of a Python literal ``expression`` evaluated in the kernel, or None."""
+        msg_id = self.kc.execute("", silent=True, store_history=False,
+                                 user_expressions={"value": expression})
+        try:
+            reply = self.wait_for_reply(msg_id)
+        except DeadKernelError:
+            return None
+        if reply is None:
+            return None
+        value = reply["content"].get("user_expressions", {}).get("value", {})
+        if value.get("status") != "ok":
+            raise RuntimeError(f"the autograder's check {expression!r} failed in the kernel: "
+                               f"{value.get('ename')}: {value.get('evalue')}")
+        return ast.literal_eval(value["data"]["text/plain"])
+
+    # -- limits -----------------------------------------------------------------------------------
+    def _remaining(self):
+        return self._deadline - monotonic()
+
+    def _get_timeout(self, cell):
+        """Seconds the next reply may take: the per-cell timeout, cut to the time left."""
+        limit = getattr(self, "_silent_timeout", None) or self.timeout or float("inf")
+        return max(1, int(min(limit, self._remaining() + 1)))
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep at most ``max_output_chars`` characters of stream output per cell."""
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is None or out.get("output_type") != "stream":
+            return out
+        room = self.max_output_chars - self._stream_chars
+        self._stream_chars += len(out.text)
+        if len(out.text) <= room:
+            return out
+        if room <= 0:                      # already truncated: drop the rest
+            outs.remove(out)
+            return None
+        out.text = (out.text[:room] + f"\n... output truncated by the autograder "
+                    f"(more than {self.max_output_chars:,} characters) ...\n")
+        self._event("output_truncated", f"cell {cell_index}",
+                    f"more than {self.max_output_chars:,} characters of output")
+        return out
+
+    # -- the report --------------------------------------------------------------------------------
+    def _event(self, kind, label, detail):
+        self.report["events"].append({"kind": kind, "cell": label, "detail": detail})
+        self.log.warning("%s: %s: %s", kind, label, detail)
+
+    def _stop(self, reason):
+        self.report["stopped"] = reason + "; the cells after it were not run"
+        self.log.error("%s", self.report["stopped"])
+
+    def _write_report(self):
+        if not (self.report_directory and self.report["lab"] and self.report["student"]):
+            return
+        path = Path(self.report_directory) / self.report["lab"] / f"{self.report['student']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.report, indent=1) + "\n")
