@@ -76,6 +76,15 @@ def test_submission_seed_reproducible_and_distinct():
     assert 0 <= grading.submission_seed(scratch_mask) < 2 ** 31
 
 
+def test_submission_seed_depends_on_the_student_when_autograding(monkeypatch):
+    outside = grading.submission_seed(scratch_mask)
+    monkeypatch.setenv(grading.STUDENT_VARIABLE, "alice")
+    alice = grading.submission_seed(scratch_mask)
+    assert alice == grading.submission_seed(scratch_mask) != outside
+    monkeypatch.setenv(grading.STUDENT_VARIABLE, "bob")
+    assert grading.submission_seed(scratch_mask) != alice
+
+
 def test_an_imported_library_class_is_caught():
     with pytest.raises(AssertionError, match="uses AliasedObserver"):
         grading.assert_does_not_use(via_aliased_class, ("torch.ao.quantization",),
