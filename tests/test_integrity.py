@@ -62,15 +62,17 @@ def test_a_replaced_module_is_found_and_restored(sealed):
 def test_wrappers_pass_only_where_torch_itself_makes_them(sealed):
     manual_seed, allclose = torch.manual_seed, torch.allclose
     try:
-        torch.manual_seed = functools.wraps(manual_seed)(lambda seed: manual_seed(seed))
+        wrapped = functools.wraps(manual_seed)(lambda seed: manual_seed(seed))
+        torch.manual_seed = wrapped
         assert sealed.replaced() == [], "torch._dynamo wraps manual_seed like this"
         torch.manual_seed = functools.wraps(print)(lambda seed: None)
         assert sealed.replaced() == ["torch.manual_seed"], "a wrapper of something else"
-        torch.manual_seed = manual_seed
+        torch.manual_seed = wrapped
         torch.allclose = functools.wraps(allclose)(always_true)
         assert sealed.replaced() == ["torch.allclose"]
     finally:
         torch.manual_seed, torch.allclose = manual_seed, allclose
+        sealed.seal()                          # the seal had taken the wrapper as the original
 
 
 def test_pythons_own_class_caches_are_not_replacements(sealed):
