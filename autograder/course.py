@@ -72,12 +72,15 @@ def cell_scores(course, lab, student):
                 if grade.cell.cell_type == "code"}
 
 
-def autograde(course, lab, submissions):
-    """Autograde ``{student: notebook path}`` for ``lab``; returns {student: cell_scores}."""
+def autograde(course, lab, submissions, jobs=1):
+    """Submit and autograde ``{student: notebook path}`` for ``lab``; returns {student:
+    cell_scores} (see :func:`autograder.autograde.autograde` for the outcomes in full)."""
+    from .autograde import autograde as autograde_submissions
+
     for student, notebook in submissions.items():
         submit(course, lab, student, notebook)
-    run_nbgrader("autograde", lab, "--create", "--force", course=course)
-    return {student: cell_scores(course, lab, student) for student in submissions}
+    outcomes = autograde_submissions([lab], list(submissions), course=course, jobs=jobs)
+    return {outcome.student: outcome.scores for outcome in outcomes}
 
 
 def check_lab(lab, directory):

@@ -1,0 +1,186 @@
+"""Autograding many submissions: one nbgrader process per submission, in parallel.
+
+Each submission (a lab of a student) is graded by its own ``nbgrader autograde <lab> --student
+<id>`` process. With ``jobs=1`` the processes run one after another on the course gradebook:
+that is plain nbgrader, the reference. With ``jobs > 1`` they run side by side, each on a private
+copy of the gradebook (SQLite does not take concurrent writers well), and each graded submission
+is then copied into the course gradebook in a fixed order (:func:`gradebook.copy_submission`),
+so the gradebook ends up as the serial run leaves it (``tests/test_autograde.py`` compares them).
+
+Every run first backs the gradebook up (``grading/backups/``). A submission that fails is
+reported and skipped, never allowed to stop the others; what each one did (timeouts, a crash,
+restored functions) is in ``grading/reports/<lab>/<student>.json`` (written by
+:class:`autograder.execution.GuardedExecute`) and nbgrader's log next to it.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import course as course_dir
+from . import gradebook
+
+# Time on top of the wall-clock limit for nbgrader itself (start-up, sanitizing, saving).
+NBGRADER_OVERHEAD_SECONDS = 120
+
+
+@dataclass
+class Outcome:
+    """How one submission's grading went."""
+    lab: str
+    student: str
+    status: str                   # "graded", or why it could not be graded
+    stopped: str = None           # why execution stopped early (a crash, the wall-clock limit)
+    events: list = field(default_factory=list)
+    seconds: float = 0.0
+    scores: dict = field(default_factory=dict)   # grade_id -> (score, max_score)
+
+    @property
+    def score(self):
+        return sum(s for s, _ in self.scores.values() if s is not None)
+
+    @property
+    def max_score(self):
+        return sum(m for _, m in self.scores.values())
+
+
+def submitted_students(lab, course=course_dir.REPO):
+    """Students with a submission of ``lab`` in ``grading/submitted/``, sorted."""
+    root = Path(course) / "grading" / "submitted"
+    return sorted(p.parent.name for p in root.glob(f"*/{lab}") if p.is_dir())
+
+
+def report_path(lab, student, course=course_dir.REPO, suffix=".json"):
+    return Path(course) / "grading" / "reports" / lab / f"{student}{suffix}"
+
+
+def _check_positive(name, value):
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def autograde(labs=None, students=None, course=course_dir.REPO, jobs=1, timeout=None, limit=None,
+              nbgrader_options=()):
+    """Autograde ``students``' submissions (default: all submitted) of ``labs`` (default: all).
+
+    jobs     processes side by side (1: plain nbgrader, one after another)
+    timeout  seconds per cell (default: ``Execute.timeout`` of nbgrader_config.py)
+    limit    seconds per submission, wall clock (default: ``GuardedExecute.wall_clock_limit``)
+    nbgrader_options  more nbgrader command-line options, e.g. ``["--IgnorePattern.enabled=False"]``
+
+    Returns an :class:`Outcome` per submission, in (lab, student) order.
+    """
+    known = course_dir.lab_names(course)
+    labs = list(labs or known)
+    unknown = sorted(set(labs) - set(known))
+    if unknown:
+        raise ValueError(f"labs must be among {known}, got unknown {unknown}")
+    if not (isinstance(jobs, int) and jobs >= 1):
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    _check_positive("timeout", timeout)
+    _check_positive("limit", limit)
+
+    gradebook.backup(course)
+    tasks = []
+    for lab in labs:
+        gradebook.ensure_lab(lab, course)
+        chosen = submitted_students(lab, course) if students is None else list(students)
+        missing = sorted(set(chosen) - set(submitted_students(lab, course)))
+        if missing:
+            raise ValueError(f"students {missing} have no submission of {lab} in "
+                             f"{Path(course) / 'grading' / 'submitted'} (collect them first)")
+        tasks += [(lab, student) for student in chosen]
+
+    options = _options(timeout, limit) + list(nbgrader_options)
+    hard_limit = (limit or _configured_limit(course)) + NBGRADER_OVERHEAD_SECONDS
+    if jobs == 1:
+        outcomes = [_grade(course, lab, student, options, hard_limit) for lab, student in tasks]
+    else:
+        outcomes = _grade_in_parallel(course, tasks, options, hard_limit, jobs)
+    for outcome in outcomes:
+        if outcome.status == "graded":
+            outcome.scores = course_dir.cell_scores(course, outcome.lab, outcome.student)
+    return outcomes
+
+
+def _options(timeout, limit):
+    options = []
+    if timeout:
+        options.append(f"--Execute.timeout={int(timeout)}")
+    if limit:
+        options.append(f"--GuardedExecute.wall_clock_limit={float(limit)}")
+    return options
+
+
+def _configured_limit(course):
+    """``GuardedExecute.wall_clock_limit`` as nbgrader_config.py sets it."""
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    return float(config.GuardedExecute.get("wall_clock_limit", 600))
+
+
+def _grade_in_parallel(course, tasks, options, hard_limit, jobs):
+    with tempfile.TemporaryDirectory(prefix="autograde-") as scratch:
+        def work(task):
+            lab, student = task
+            private = gradebook.copy_to(Path(scratch) / f"{lab}-{student}.db", course)
+            db_option = f"--CourseDirectory.db_url={gradebook.url(private)}"
+            return _grade(course, lab, student, options + [db_option], hard_limit), private
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(work, tasks))      # in task order, whatever finished first
+        for (outcome, private), (lab, student) in zip(results, tasks):
+            if outcome.status == "graded":
+                gradebook.copy_submission(private, gradebook.path(course), lab, student)
+    return [outcome for outcome, _ in results]
+
+
+def _grade(course, lab, student, options, hard_limit):
+    """Run ``nbgrader autograde`` for one submission; its log goes next to its report."""
+    report = report_path(lab, student, course)
+    report.unlink(missing_ok=True)
+    log = report_path(lab, student, course, suffix=".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = [str(course_dir.BIN / "nbgrader"), "autograde", lab, f"--student={student}",
+               "--force", *options]
+    env = dict(os.environ, PATH=f"{course_dir.BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    started = time.monotonic()
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, cwd=course, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            code = process.wait(timeout=hard_limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)     # nbgrader and the kernel it started
+            process.wait()
+            code = None
+    seconds = round(time.monotonic() - started, 1)
+    if code is None:
+        status = f"killed: nbgrader ran longer than {hard_limit:g} s (see {log})"
+    elif code != 0:
+        status = f"nbgrader failed with exit code {code} (see {log})"
+    else:
+        status = "graded"
+    details = json.loads(report.read_text()) if report.exists() else {}
+    return Outcome(lab, student, status, stopped=details.get("stopped"),
+                   events=details.get("events", []), seconds=seconds)
+
+
+def format_outcomes(outcomes):
+    """One line per submission: score, time, and what went wrong if anything did."""
+    lines = []
+    for o in outcomes:
+        score = f"{o.score:g}/{o.max_score:g}" if o.status == "graded" else "-"
+        notes = [o.status] if o.status != "graded" else []
+        notes += [o.stopped] if o.stopped else []
+        notes += [f"{e['kind']} in {e['cell']}" for e in o.events]
+        lines.append(f"{o.lab:16s} {o.student:20s} {score:>9s} {o.seconds:7.1f} s  "
+                     + ("; ".join(notes) or "ok"))
+    return "\n".join(lines)
