@@ -12,7 +12,7 @@ KERNEL := model-compression-lab
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND ?= Agg
 
-.PHONY: install lab test test-fast release solutions checkpoints clean-grading
+.PHONY: install lab test test-fast release collect autograde feedback export solutions checkpoints clean-grading
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,21 @@ test-fast: install
 ## regenerate the student release labs/ from solutions/
 release: install
 	$(PY) -m autograder release
+
+## the instructor's grading commands (python -m autograder --help); e.g.
+##   make collect FROM=~/Downloads/submissions.zip LAB=01_pruning
+##   make autograde LABS="00_orientation 01_pruning" JOBS=2
+collect: install
+	$(PY) -m autograder collect "$(FROM)" $(LAB)
+
+autograde: install
+	$(PY) -m autograder autograde $(LABS) $(if $(JOBS),--jobs $(JOBS))
+
+feedback: install
+	$(PY) -m autograder feedback $(LABS)
+
+export: install
+	$(PY) -m autograder export
 
 ## re-execute the worked solutions in place (outputs and plots committed for self-learners)
 solutions: install

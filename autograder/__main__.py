@@ -1,38 +1,93 @@
-"""The instructor's commands: ``python -m autograder <command> [lab ...]``.
+"""The instructor's commands: ``python -m autograder <command> ...`` (or the make targets).
 
-release              regenerate labs/ from solutions/ and say what changed
-execute-solutions    re-execute the worked solutions in place (outputs committed)
-check                release + autograde the solution and the untouched release in a scratch
-                     course; print per-cell scores (solution: full marks, release: zero)
-mutants              run each lab's wrong answers against its tests; all must be caught
+From student notebooks to grades, one command each:
+
+  release              regenerate labs/ from solutions/ and say what changed
+  collect SOURCE LAB   import submissions of LAB from a per-student folder or a learning-platform zip
+  autograde [LAB ...]  grade the collected submissions (in parallel with --jobs)
+  feedback [LAB ...]   HTML feedback per student, hidden tests removed
+  export               grades CSV, plus a per-exercise summary (table and plot)
+
+For the kit's maintainers:
+
+  execute-solutions    re-execute the worked solutions in place (outputs committed)
+  check                autograde each lab's solution (full marks) and release (zero) in a scratch course
+  mutants              run each lab's wrong answers against its tests; all must be caught
+  throughput           time N submissions of every lab graded serially and in parallel
 """
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 from . import course
 
 
-def cmd_release(labs):
-    course.release(labs)
+def cmd_release(args):
+    course.release(args.labs)
     changed = subprocess.run(["git", "status", "--short", "--", "labs"], cwd=course.REPO,
                              capture_output=True, text=True).stdout
     print(changed or "labs/ is unchanged: the release already matched solutions/")
     return 0
 
 
-def cmd_execute_solutions(labs):
-    for lab in labs:
+def cmd_collect(args):
+    from . import collect
+
+    source = Path(args.source)
+    if source.is_file():
+        result = collect.collect_zip(source, args.lab, regexp=args.regexp or collect.DEFAULT_ZIP_REGEXP)
+    else:
+        result = collect.collect_folder(source, args.lab)
+    print(collect.format_collect_result(result))
+    return 0
+
+
+def cmd_autograde(args):
+    from .autograde import autograde, format_outcomes
+
+    outcomes = autograde(args.labs, args.student, jobs=args.jobs, timeout=args.timeout,
+                         limit=args.limit)
+    print(format_outcomes(outcomes))
+    failed = [o for o in outcomes if o.status != "graded"]
+    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} submissions graded; reports in "
+          f"{course.REPO / 'grading' / 'reports'}")
+    return int(bool(failed))
+
+
+def cmd_feedback(args):
+    from .feedback import generate_feedback
+
+    for lab in args.labs or course.lab_names():
+        for path in generate_feedback(lab, args.student):
+            print(path)
+    return 0
+
+
+def cmd_export(args):
+    from . import export
+
+    export.export_grades(args.csv)
+    rows = export.exercise_summary()
+    export.write_summary(rows, args.summary_csv, args.summary_png)
+    print(export.format_summary(rows))
+    print(f"grades: {args.csv}\nper-exercise summary: {args.summary_csv}, {args.summary_png}")
+    return 0
+
+
+def cmd_execute_solutions(args):
+    for lab in args.labs or course.lab_names():
         print(f"executing {course.solution_notebook(lab)}")
         course.execute_in_place(course.solution_notebook(lab))
     return 0
 
 
-def cmd_check(labs):
+def cmd_check(args):
     failures = 0
-    for lab in labs:
+    for lab in args.labs or course.lab_names():
         with tempfile.TemporaryDirectory() as tmp:
             scores = course.check_lab(lab, tmp)
         for student, cells in scores.items():
@@ -45,12 +100,12 @@ def cmd_check(labs):
     return int(failures > 0)
 
 
-def cmd_mutants(labs):
+def cmd_mutants(args):
     from .mutants import lab_mutants
     from .mutation import run_mutants
 
     missed = 0
-    for lab in labs:
+    for lab in args.labs or course.lab_names():
         for result in run_mutants(course.solution_notebook(lab), lab_mutants(lab)):
             status = "caught" if result.caught else "MISSED"
             missed += not result.caught
@@ -58,17 +113,68 @@ def cmd_mutants(labs):
     return int(missed > 0)
 
 
-COMMANDS = {"release": cmd_release, "execute-solutions": cmd_execute_solutions,
-            "check": cmd_check, "mutants": cmd_mutants}
+def cmd_throughput(args):
+    from .throughput import measure
+
+    result = measure(args.submissions, args.jobs, args.labs)
+    print(f"{args.submissions} submissions of {len(args.labs or course.lab_names())} labs: "
+          f"serial {result['serial']:.0f} s, {args.jobs} jobs {result['parallel']:.0f} s, "
+          f"{result['speedup']:.2f}x; the two gradebooks are identical")
+    return 0
+
+
+def parser():
+    grading = course.REPO / "grading"
+    main = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = main.add_subparsers(dest="command", required=True, metavar="command")
+
+    def command(name, function, help, labs=True):
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(function=function)
+        if labs:
+            sub.add_argument("labs", nargs="*", help="lab names (default: every lab)")
+        return sub
+
+    command("release", cmd_release, "regenerate labs/ from solutions/")
+    collect = command("collect", cmd_collect, "import submissions (originals are never modified)",
+                      labs=False)
+    collect.add_argument("source", help="a folder with one sub-folder per student, or a zip "
+                                        "exported by a learning platform")
+    collect.add_argument("lab", help="the lab the submissions are for, e.g. 01_pruning")
+    collect.add_argument("--regexp", help="for a zip: file-name pattern with named groups "
+                                          "student_id and file_id (see autograder/collect.py)")
+    grade = command("autograde", cmd_autograde, "autograde collected submissions")
+    grade.add_argument("--student", action="append",
+                       help="grade only this student (repeatable; default: every submission)")
+    grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                       help="submissions graded side by side (default: the number of CPU cores)")
+    grade.add_argument("--timeout", type=float, help="seconds per cell (default: 120, "
+                                                     "nbgrader_config.py)")
+    grade.add_argument("--limit", type=float, help="seconds per submission, wall clock "
+                                                   "(default: 600, nbgrader_config.py)")
+    feedback = command("feedback", cmd_feedback, "HTML feedback, hidden tests removed")
+    feedback.add_argument("--student", action="append", help="only this student (repeatable)")
+    export = command("export", cmd_export, "grades CSV and the per-exercise summary", labs=False)
+    export.add_argument("--csv", default=grading / "grades.csv", help="grades CSV path")
+    export.add_argument("--summary-csv", default=grading / "exercise_summary.csv")
+    export.add_argument("--summary-png", default=grading / "exercise_summary.png")
+    command("execute-solutions", cmd_execute_solutions, "re-execute the worked solutions in place")
+    command("check", cmd_check, "solution full marks, release zero, in a scratch course")
+    command("mutants", cmd_mutants, "every wrong answer is caught by its test cell")
+    throughput = command("throughput", cmd_throughput, "time serial against parallel autograding")
+    throughput.add_argument("--submissions", type=int, default=8)
+    throughput.add_argument("--jobs", type=int, default=2)
+    return main
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=sorted(COMMANDS))
-    parser.add_argument("labs", nargs="*", help="lab names (default: every lab in solutions/)")
-    args = parser.parse_args(argv)
-    return COMMANDS[args.command](args.labs or course.lab_names())
+    cli = parser()
+    args = cli.parse_args(argv)
+    try:
+        return args.function(args)
+    except (ValueError, RuntimeError) as error:   # bad input: a clear message, not a traceback
+        cli.error(str(error))
 
 
 if __name__ == "__main__":
