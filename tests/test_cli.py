@@ -1,0 +1,28 @@
+"""``python -m autograder``: every instructor command is there, and bad input gets a clear error."""
+
+import pytest
+
+from autograder.__main__ import main, parser
+
+
+def test_every_instructor_command_is_offered():
+    commands = parser()._subparsers._group_actions[0].choices
+    assert {"release", "collect", "autograde", "feedback", "export"} <= set(commands)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["autograde", "99_nolab"], "labs must be among"),
+    (["autograde", "00_orientation", "--jobs", "0"], "jobs must be a positive integer"),
+    (["autograde", "00_orientation", "--timeout", "-5"], "timeout must be a positive"),
+    (["autograde", "00_orientation", "--student", "nobody"], "no submission of 00_orientation"),
+    (["collect", "/nonexistent/folder", "00_orientation"], "folder"),
+])
+def test_bad_input_is_a_usage_error_naming_the_argument(argv, message, capsys, monkeypatch):
+    from autograder import gradebook
+    # never touch the real gradebook: a bad call must fail before grading anything
+    monkeypatch.setattr(gradebook, "backup", lambda *a, **k: None)
+    monkeypatch.setattr(gradebook, "ensure_lab", lambda *a, **k: None)
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
