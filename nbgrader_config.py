@@ -19,6 +19,7 @@ c.CourseDirectory.release_directory = "labs"
 c.CourseDirectory.submitted_directory = os.path.join("grading", "submitted")
 c.CourseDirectory.autograded_directory = os.path.join("grading", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("grading", "feedback")
+c.ZipCollectApp.downloaded_directory = os.path.join("grading", "downloaded")  # zips to collect
 os.makedirs(os.path.join(ROOT, "grading"), exist_ok=True)  # sqlite cannot create the folder
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "grading", "gradebook.db")
 # Release notebooks (and data files a lab ships) only: never reference code or caches.
@@ -28,9 +29,28 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Each cell of a lab runs in seconds on 2 cores; a minute is a generous per-cell limit.
+# Autograding runs each submission with autograder.execution.GuardedExecute instead of nbgrader's
+# Execute: a per-cell timeout (a cell of a lab runs in seconds on 2 cores; two minutes is
+# generous), a wall-clock limit per submission, survival of kernel crashes, capped output,
+# integrity checks against monkeypatched torch/utils functions, and a report per submission.
 c.ExecutePreprocessor.timeout = 120
 c.Execute.timeout = 120
+c.GuardedExecute.wall_clock_limit = 600
+c.GuardedExecute.max_output_chars = 100_000
+c.GuardedExecute.report_directory = os.path.join(ROOT, "grading", "reports")
+
+
+def _with_guarded_execute(preprocessors):
+    from nbgrader.preprocessors import Execute
+    return [("autograder.execution.GuardedExecute" if p is Execute else p) for p in preprocessors]
+
+
+from nbgrader.converters import Autograde  # noqa: E402  (after get_config, as nbgrader expects)
+c.Autograde.autograde_preprocessors = _with_guarded_execute(
+    Autograde.class_traits()["autograde_preprocessors"].default())
+# A test cell the student deleted is put back (from the gradebook) and run; one they edited is
+# overwritten with the original, points included (nbgrader's OverwriteCells).
+c.OverwriteCells.add_missing_cells = True
 
 # Library warnings on stderr must never cost a student points: nbgrader scores a test cell 0 when
 # it wrote to stderr. utils already filters the pinned torch's quantization deprecations (see
@@ -38,3 +58,14 @@ c.Execute.timeout = 120
 # are 'error' outputs, not streams, so failures still score 0.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"\b\w*Warning\b"
+
+# --- BEGIN feedback without hidden tests (autograder/feedback.py) ---
+# nbgrader's feedback HTML shows the hidden tests autograding put back, and the tracebacks of
+# failing hidden asserts quote them. HideHiddenTests removes both; nbgrader's two default
+# preprocessors (converters/generate_feedback.py) stay, in their order.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "autograder.feedback.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+# --- END feedback without hidden tests ---
