@@ -173,7 +173,7 @@ def main(argv=None):
     args = cli.parse_args(argv)
     try:
         return args.function(args)
-    except (ValueError, RuntimeError) as error:   # bad input: a clear message, not a traceback
+    except (ValueError, RuntimeError, FileNotFoundError) as error:   # a clear message, no traceback
         cli.error(str(error))
 
 

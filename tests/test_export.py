@@ -15,8 +15,7 @@ import pytest
 from autograder import course
 from autograder.export import (COLUMNS, ExerciseSummary, exercise_summary, export_grades,
                                format_summary, plot_summary, summarize, write_summary)
-from autograder.mutants import lab_mutants
-from test_feedback import with_answer   # tests/ is on sys.path: pytest's default import mode
+from autograder.mutants import lab_mutants, write_submission
 
 pytestmark = pytest.mark.notebooks
 
@@ -47,7 +46,7 @@ def graded(tmp_path_factory):
     course.release([LAB], scratch)
     solution = course.solution_notebook(LAB, scratch)
     submissions = {"solution": solution, "release": course.release_notebook(LAB, scratch),
-                   "mutant": with_answer(solution, MUTANT, tmp / "mutant.ipynb")}
+                   "mutant": write_submission(solution, MUTANT, tmp / "mutant.ipynb")}
     return SimpleNamespace(course=scratch, scores=course.autograde(scratch, LAB, submissions))
 
 

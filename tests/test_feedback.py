@@ -19,7 +19,8 @@ from traitlets.utils.importstring import import_item
 from autograder import course
 from autograder.feedback import (HIDDEN_PLACEHOLDER, HideHiddenTests, feedback_path,
                                  generate_feedback)
-from autograder.mutants import edited, lab_mutants
+from autograder.mutants import edited, lab_mutants, write_submission
+from autograder.mutation import grade_id
 
 pytestmark = pytest.mark.notebooks
 
@@ -37,19 +38,6 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-def grade_id(cell):
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
-def with_answer(solution, mutant, path):
-    """A copy of the notebook ``solution`` with ``mutant``'s source in its answer cell."""
-    nb = nbformat.read(solution, as_version=4)
-    (cell,) = [cell for cell in nb.cells if grade_id(cell) == mutant.answer]
-    cell.source = mutant.source
-    nbformat.write(nb, path)
-    return path
-
 
 def hidden_blocks(source):
     """The lines of the hidden blocks of a cell source, marker lines included."""
@@ -114,7 +102,7 @@ def graded(tmp_path_factory):
     course.release([LAB], scratch)
     solution = course.solution_notebook(LAB, scratch)
     submissions = {"solution": solution}
-    submissions.update({student: with_answer(solution, mutant, tmp / f"{student}.ipynb")
+    submissions.update({student: write_submission(solution, mutant, tmp / f"{student}.ipynb")
                         for student, mutant in WRONG.items()})
     return SimpleNamespace(course=scratch, scores=course.autograde(scratch, LAB, submissions))
 

@@ -4,7 +4,7 @@ import pytest
 
 from autograder import course
 from autograder.mutants import lab_mutants
-from autograder.mutation import cell_index, grade_id, run_mutants
+from autograder.mutation import grade_id, run_mutants
 
 import nbformat
 

@@ -19,7 +19,6 @@ seed, torch version).
 import json
 import random
 import sys
-from pathlib import Path
 
 import numpy as np
 import torch

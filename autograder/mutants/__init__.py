@@ -65,3 +65,14 @@ def edited_many(lab, answer, edits, caught_by, why, rerun=()):
             raise ValueError(f"mutant {why!r}: {old!r} is not in the solution of {answer!r}")
         source = source.replace(old, new, 1)
     return Mutant(answer=answer, source=source, caught_by=caught_by, why=why, rerun=tuple(rerun))
+
+
+def write_submission(solution, mutant, path):
+    """Write to ``path`` a copy of the notebook ``solution`` with ``mutant``'s source in its
+    answer cell: the whole notebook a student making that mistake would submit."""
+    from ..mutation import cell_index
+
+    nb = nbformat.read(solution, as_version=4)
+    nb.cells[cell_index(nb)[mutant.answer]].source = mutant.source
+    nbformat.write(nb, path)
+    return path
