@@ -18,7 +18,6 @@ For the kit's maintainers:
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,10 +26,9 @@ from . import course
 
 
 def cmd_release(args):
-    course.release(args.labs)
-    changed = subprocess.run(["git", "status", "--short", "--", "labs"], cwd=course.REPO,
-                             capture_output=True, text=True).stdout
-    print(changed or "labs/ is unchanged: the release already matched solutions/")
+    changes = course.release(args.labs)
+    print("\n".join(f"labs/{line}" for line in changes)
+          or "labs/ is unchanged: the release already matched solutions/")
     return 0
 
 
@@ -114,12 +112,9 @@ def cmd_mutants(args):
 
 
 def cmd_throughput(args):
-    from .throughput import measure
+    from .throughput import format_measure, measure
 
-    result = measure(args.submissions, args.jobs, args.labs)
-    print(f"{args.submissions} submissions of {len(args.labs or course.lab_names())} labs: "
-          f"serial {result['serial']:.0f} s, {args.jobs} jobs {result['parallel']:.0f} s, "
-          f"{result['speedup']:.2f}x; the two gradebooks are identical")
+    print(format_measure(measure(args.submissions, args.jobs, args.labs)))
     return 0
 
 

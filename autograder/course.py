@@ -4,6 +4,8 @@ The repository root is the nbgrader course (``nbgrader_config.py``): ``solutions
 directory, ``labs/`` the release directory, ``grading/`` (git-ignored) everything grading makes.
 """
 
+import difflib
+import json
 import os
 import shutil
 import subprocess
@@ -37,10 +39,64 @@ def run_nbgrader(*args, course=REPO, check=True):
 
 
 def release(labs=None, course=REPO):
-    """Regenerate ``labs/<lab>/`` from ``solutions/<lab>/`` (nbgrader generate_assignment)."""
-    for lab in labs or lab_names(course):
-        shutil.rmtree(Path(course) / "labs" / lab, ignore_errors=True)
+    """Regenerate ``labs/<lab>/`` from ``solutions/<lab>/`` (nbgrader generate_assignment).
+
+    Returns what changed, one line per file (see :func:`describe_changes`)."""
+    known = lab_names(course)
+    labs = list(labs or known)
+    unknown = sorted(set(labs) - set(known))
+    if unknown:
+        raise ValueError(f"labs must be among {known}, got unknown {unknown}")
+    released = Path(course) / "labs"
+    before = files_under(released, labs)
+    for lab in labs:
+        shutil.rmtree(released / lab, ignore_errors=True)
         run_nbgrader("generate_assignment", lab, "--force", course=course)
+    return describe_changes(before, files_under(released, labs))
+
+
+def files_under(folder, labs):
+    """{path relative to ``folder``: bytes} of every file in ``folder/<lab>/`` for ``labs``."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for lab in labs for p in sorted((Path(folder) / lab).rglob("*")) if p.is_file()}
+
+
+def describe_changes(before, after):
+    """Lines saying how the files ``after`` differ from ``before`` (both {path: bytes}):
+    ``added``, ``removed`` or ``changed``; for a notebook, how many cells were changed, added
+    and removed. [] when nothing changed."""
+    lines = []
+    for path in sorted(set(before) | set(after)):
+        if path not in before:
+            lines.append(f"{path}: added")
+        elif path not in after:
+            lines.append(f"{path}: removed")
+        elif before[path] != after[path]:
+            detail = cell_changes(before[path], after[path]) if path.endswith(".ipynb") else ""
+            lines.append(f"{path}: changed" + (f" ({detail})" if detail else ""))
+    return lines
+
+
+def cell_changes(old, new):
+    """``"cells: 2 changed, 1 added"``: how notebook ``new`` differs from ``old`` (JSON bytes),
+    matching cells by type and source; "" when only metadata differs."""
+    def cells(text):
+        return [(cell["cell_type"], "".join(cell["source"])) for cell in json.loads(text)["cells"]]
+
+    counts = {"changed": 0, "added": 0, "removed": 0}
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=cells(old), b=cells(new),
+                                                       autojunk=False).get_opcodes():
+        if tag == "replace":
+            common = min(i2 - i1, j2 - j1)
+            counts["changed"] += common
+            counts["removed"] += (i2 - i1) - common
+            counts["added"] += (j2 - j1) - common
+        elif tag == "delete":
+            counts["removed"] += i2 - i1
+        elif tag == "insert":
+            counts["added"] += j2 - j1
+    parts = [f"{n} {kind}" for kind, n in counts.items() if n]
+    return "cells: " + ", ".join(parts) if parts else ""
 
 
 def scratch_course(directory, labs=None):

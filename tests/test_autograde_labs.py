@@ -1,55 +1,126 @@
-"""Each lab's wrong answers, graded by nbgrader: the partial score each one must get.
+"""Every lab autograded by nbgrader as a class would submit it: the score each submission earns.
 
-``tests/test_mutants.py`` checks every wrong answer (mutant) is caught by its test cell, in one
-kernel. Here the first mutant of each lab is submitted as a whole notebook and autograded, as a
-student's would be; a wrong answer also costs the later test cells that build on it, so each
-submission states every test cell it loses and its total.
+For each lab, one scratch course grades, in parallel:
+
+* the untouched release: zero on every graded cell;
+* the worked solution: full marks;
+* the wrong versions the lab's issue names (from ``autograder/mutants/``), each submitted as a
+  whole notebook, as a student making that mistake would. A wrong answer can also cost the later
+  test cells that build on it, so each states every test cell it loses and its total.
+
+``tests/test_mutants.py`` checks that *every* mutant is caught by its own test cell, in one
+kernel; here the grader itself is shown to turn those mistakes into the right partial scores.
 """
 
+import nbformat
 import pytest
 
-from autograder import autograde, course
+from autograder import autograde, course, execution
 from autograder.mutants import lab_mutants, write_submission
 
 pytestmark = pytest.mark.notebooks
 
-# lab: (the test cells the lab's first mutant loses, its score, the lab's full marks)
-EXPECTED = {
-    # prefers fbgemm over x86
-    "00_orientation": ({"test_pick_engine"}, 7, 8),
-    # keeps the smallest magnitudes: the global masks and the pruned fine-tuned model built on
-    # magnitude_mask fail too
-    "01_pruning": ({"test_magnitude_mask", "test_global_masks", "test_finetune"}, 15, 23),
-    # floor instead of round
-    "02_quantization": ({"test_discretize"}, 20, 21),
-    # takes the first supported engine (qnnpack): the speed test then measures qnnpack on x86
-    "03_fx_ptq": ({"test_pick_engine", "test_speed"}, 13, 15),
-    # fake quantization without clamping
-    "04_fx_qat": ({"test_fake_quant_forward"}, 13, 15),
+# lab: its full marks (autograded points; written answers are graded by hand)
+FULL_MARKS = {"00_orientation": 8, "01_pruning": 23, "02_quantization": 21, "03_fx_ptq": 15,
+              "04_fx_qat": 15}
+
+# lab: [(the answer cell and the mutant's `why`, the test cells it loses, its score)]
+WRONG_VERSIONS = {
+    "00_orientation": [
+        ("pick_engine", "prefers fbgemm over x86", {"test_pick_engine"}, 7),
+        ("median_ratio", "mean instead of median", {"test_median_ratio"}, 7),
+    ],
+    "01_pruning": [
+        # the global masks and the pruned, fine-tuned model are built on magnitude_mask
+        ("magnitude_mask", "keeps the smallest magnitudes instead of the largest",
+         {"test_magnitude_mask", "test_global_masks", "test_finetune"}, 15),
+        ("magnitude_mask", "off-by-one count: truncates amount * numel instead of rounding it",
+         {"test_magnitude_mask", "test_global_masks"}, 18),
+        ("ln_structured_mask",
+         "prunes along the wrong dimension: ranks dim-0 slices whatever dim is asked",
+         {"test_ln_structured"}, 21),
+    ],
+    "02_quantization": [
+        ("discretize", "floor instead of round", {"test_discretize"}, 20),
+        # quantize and per-channel are checked with the student's own qparams
+        ("qparams", "range not widened to include 0",
+         {"test_qparams_seed", "test_qparams_observer", "test_quantize", "test_per_channel"}, 13),
+        # the bit-width sweep quantizes the model's weights per channel
+        ("per_channel", "min/max taken along the channel axis instead of within each channel",
+         {"test_per_channel", "test_sweep"}, 17),
+        ("integer_linear", "bias quantized to int8 (saturates)", {"test_integer_linear"}, 18),
+    ],
+    "03_fx_ptq": [
+        # an uncalibrated model: int8 accuracy falls to 45 % (test_size checks it) and the
+        # observers hold no ranges to read back (test_qparams)
+        ("ptq_fx", "calibrating on no data", {"test_ptq_fx", "test_size", "test_qparams"}, 8),
+        ("ptq_fx", "converting the wrong model (a fresh, uncalibrated prepared copy)",
+         {"test_ptq_fx", "test_size", "test_qparams"}, 8),
+        ("readers", "reads the weight scale as the activation scale", {"test_qparams"}, 12),
+    ],
+    "04_fx_qat": [
+        ("finetune", "never disables the observers (qparams keep moving)", {"test_finetune"}, 12),
+        ("finetune", "trains in eval mode (BN statistics never update, batch statistics never used)",
+         {"test_finetune"}, 12),
+        ("convert", "converts without deepcopy: convert_fx rewrites the prepared QAT model",
+         {"test_convert"}, 13),
+    ],
 }
 
 
+def mutant(lab, answer, why):
+    [found] = [m for m in lab_mutants(lab) if (m.answer, m.why) == (answer, why)]
+    return found
+
+
+def submissions(lab, scratch):
+    """{student: (notebook, the test cells it loses, its score)} for one lab."""
+    full = FULL_MARKS[lab]
+    release = course.release_notebook(lab, scratch)
+    test_cells = {cell.metadata.nbgrader["grade_id"]
+                  for cell in nbformat.read(release, as_version=4).cells
+                  if execution.is_test_cell(cell)}
+    cases = {"solution": (course.solution_notebook(lab, scratch), set(), full),
+             "untouched_release": (release, test_cells, 0)}
+    for i, (answer, why, lost, score) in enumerate(WRONG_VERSIONS[lab], start=1):
+        path = write_submission(course.solution_notebook(lab, scratch), mutant(lab, answer, why),
+                                scratch / f"{lab}-wrong{i}.ipynb")
+        cases[f"wrong{i}"] = (path, lost, score)
+    return cases
+
+
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
+def graded(tmp_path_factory):
+    """{(lab, student): (Outcome, expected lost cells, expected score)}."""
     labs = course.lab_names()
     scratch = course.scratch_course(tmp_path_factory.mktemp("course"), labs)
     course.release(labs, scratch)
+    expected = {}
     for lab in labs:
-        path = write_submission(course.solution_notebook(lab, scratch), lab_mutants(lab)[0],
-                                scratch / f"{lab}-mutant.ipynb")
-        course.submit(scratch, lab, "mutant", path)
-    return {o.lab: o for o in autograde.autograde(labs, course=scratch, jobs=2)}
+        for student, (notebook, lost, score) in submissions(lab, scratch).items():
+            course.submit(scratch, lab, student, notebook)
+            expected[lab, student] = (lost, score)
+    outcomes = autograde.autograde(labs, course=scratch, jobs=2)
+    return {(o.lab, o.student): (o, *expected[o.lab, o.student]) for o in outcomes}
 
 
-def test_every_lab_states_its_expected_partial_score():
-    assert set(EXPECTED) == set(course.lab_names())
+def test_every_lab_is_graded_here():
+    assert set(FULL_MARKS) == set(WRONG_VERSIONS) == set(course.lab_names())
 
 
-@pytest.mark.parametrize("lab", sorted(EXPECTED))
-def test_a_wrong_answer_gets_its_partial_score(outcomes, lab):
-    outcome = outcomes[lab]
-    lost, score, full = EXPECTED[lab]
+def cases():
+    return [(lab, student) for lab in sorted(WRONG_VERSIONS)
+            for student in ["solution", "untouched_release",
+                            *(f"wrong{i}" for i in range(1, len(WRONG_VERSIONS[lab]) + 1))]]
+
+
+@pytest.mark.parametrize("lab, student", cases())
+def test_each_submission_gets_its_stated_score(graded, lab, student):
+    outcome, lost, score = graded[lab, student]
     assert outcome.status == "graded" and outcome.stopped is None, outcome
-    assert outcome.events == [], "a solution-based submission must not trip the integrity checks"
-    assert {g for g, (s, m) in outcome.scores.items() if s != m} == lost
-    assert (outcome.score, outcome.max_score) == (score, full)
+    assert outcome.events == [], "a submission built from the lab must not trip the integrity checks"
+    assert outcome.max_score == FULL_MARKS[lab]
+    assert {g for g, (s, m) in outcome.scores.items() if s != m} == lost, outcome.scores
+    assert outcome.score == score
+    if student == "untouched_release":
+        assert all(s == 0 for s, _ in outcome.scores.values()), outcome.scores
