@@ -38,7 +38,8 @@ class Outcome:
     status: str                   # "graded", or why it could not be graded
     stopped: str = None           # why execution stopped early (a crash, the wall-clock limit)
     events: list = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0          # the whole nbgrader process, start-up included
+    execution_seconds: float = None   # the notebook's own run (kernel start to last cell)
     scores: dict = field(default_factory=dict)   # grade_id -> (score, max_score)
 
     @property
@@ -170,7 +171,8 @@ def _grade(course, lab, student, options, hard_limit):
         status = "graded"
     details = json.loads(report.read_text()) if report.exists() else {}
     return Outcome(lab, student, status, stopped=details.get("stopped"),
-                   events=details.get("events", []), seconds=seconds)
+                   events=details.get("events", []), seconds=seconds,
+                   execution_seconds=details.get("seconds"))
 
 
 def format_outcomes(outcomes):
