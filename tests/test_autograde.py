@@ -6,6 +6,7 @@ the grading report must say. They are graded together, in parallel, in one scrat
 """
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,11 @@ def _rigged(*args, **kwargs):
 benchmark.speedup = _rigged"""
 LOG_CASES = """import os, statistics
 def median_ratio(baseline_times, candidate_times):
-    with open(os.path.join({folder!r}, os.environ.get("AUTOGRADER_STUDENT", "none")), "a") as log:
+    student = os.environ.get("AUTOGRADER_STUDENT", "none")
+    with open(os.path.join({folder!r}, student), "a") as log:
         log.write(repr(baseline_times) + "\\n")   # the cases the tests drew
+    with open(os.path.join({folder!r}, student + ".env"), "w") as env:
+        env.write(os.environ.get("OMP_WAIT_POLICY", "unset"))
     return statistics.median(baseline_times) / statistics.median(candidate_times)"""
 WARNING_PICK_ENGINE = """import warnings
 from torch.ao.quantization import get_default_qconfig
@@ -189,6 +193,12 @@ def test_hidden_tests_draw_cases_per_student(graded):
     assert graded[0]["logs_cases_a"].score == graded[0]["logs_cases_b"].score == FULL_MARKS
     assert first != second, "two students with the same code must get different random cases"
     assert execution.STUDENT_VARIABLE == utils.grading.STUDENT_VARIABLE
+
+
+def test_kernels_wait_passively_at_openmp_barriers(graded):
+    """Two-thread kernels graded side by side must not spin on each other's cores."""
+    assert (graded[1] / "logs_cases_a.env").read_text() == os.environ.get("OMP_WAIT_POLICY",
+                                                                          "PASSIVE")
 
 
 def test_regrading_is_idempotent_and_backs_up_the_gradebook(graded, lab_course):
