@@ -57,9 +57,12 @@ def cmd_autograde(args):
 
 
 def cmd_feedback(args):
-    from .feedback import generate_feedback
+    from .feedback import generate_feedback, graded_students
 
-    for lab in args.labs or course.lab_names():
+    labs = args.labs or [lab for lab in course.lab_names() if graded_students(lab)]
+    if not labs:
+        raise FileNotFoundError("nothing graded yet: run autograde first")
+    for lab in labs:
         for path in generate_feedback(lab, args.student):
             print(path)
     return 0
@@ -148,7 +151,8 @@ def parser():
                                                      "nbgrader_config.py)")
     grade.add_argument("--limit", type=float, help="seconds per submission, wall clock "
                                                    "(default: 600, nbgrader_config.py)")
-    feedback = command("feedback", cmd_feedback, "HTML feedback, hidden tests removed")
+    feedback = command("feedback", cmd_feedback, "HTML feedback, hidden tests removed (default: "
+                       "every lab with autograded submissions)")
     feedback.add_argument("--student", action="append", help="only this student (repeatable)")
     export = command("export", cmd_export, "grades CSV and the per-exercise summary", labs=False)
     export.add_argument("--csv", default=grading / "grades.csv", help="grades CSV path")

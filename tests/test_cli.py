@@ -26,3 +26,18 @@ def test_bad_input_is_a_usage_error_naming_the_argument(argv, message, capsys, m
         main(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_feedback_without_labs_covers_only_the_graded_labs(capsys, monkeypatch):
+    from autograder import feedback
+    made = []
+    monkeypatch.setattr(feedback, "graded_students",
+                        lambda lab, course=None: ["alice"] if lab == "01_pruning" else [])
+    monkeypatch.setattr(feedback, "generate_feedback",
+                        lambda lab, students=None: made.append(lab) or [f"{lab}.html"])
+    assert main(["feedback"]) == 0
+    assert made == ["01_pruning"]
+    monkeypatch.setattr(feedback, "graded_students", lambda lab, course=None: [])
+    with pytest.raises(SystemExit) as exit_:
+        main(["feedback"])
+    assert exit_.value.code == 2 and "nothing graded yet" in capsys.readouterr().err
