@@ -78,25 +78,19 @@ def autograde(labs=None, students=None, course=course_dir.REPO, jobs=1, timeout=
     Returns an :class:`Outcome` per submission, in (lab, student) order.
     """
     known = course_dir.lab_names(course)
-    labs = list(labs or known)
-    unknown = sorted(set(labs) - set(known))
+    unknown = sorted(set(labs or ()) - set(known))
     if unknown:
         raise ValueError(f"labs must be among {known}, got unknown {unknown}")
     if not (isinstance(jobs, int) and jobs >= 1):
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     _check_positive("timeout", timeout)
     _check_positive("limit", limit)
+    submitted = {lab: submitted_students(lab, course) for lab in dict.fromkeys(labs or known)}
+    tasks = chosen_submissions(submitted, students, every_lab=not labs, course=course)
 
     gradebook.backup(course)
-    tasks = []
-    for lab in labs:
+    for lab in dict.fromkeys(lab for lab, _ in tasks):
         gradebook.ensure_lab(lab, course)
-        chosen = submitted_students(lab, course) if students is None else list(students)
-        missing = sorted(set(chosen) - set(submitted_students(lab, course)))
-        if missing:
-            raise ValueError(f"students {missing} have no submission of {lab} in "
-                             f"{Path(course) / 'grading' / 'submitted'} (collect them first)")
-        tasks += [(lab, student) for student in chosen]
 
     options = _options(timeout, limit) + list(nbgrader_options)
     hard_limit = (limit or _configured_limit(course)) + NBGRADER_OVERHEAD_SECONDS
@@ -108,6 +102,32 @@ def autograde(labs=None, students=None, course=course_dir.REPO, jobs=1, timeout=
         if outcome.status == "graded":
             outcome.scores = course_dir.cell_scores(course, outcome.lab, outcome.student)
     return outcomes
+
+
+def chosen_submissions(submitted, students=None, every_lab=False, course=course_dir.REPO):
+    """The (lab, student) pairs to grade, lab by lab; ``submitted`` is {lab: students who
+    submitted it}. ``students=None`` takes every submission. Named students must have submitted
+    every lab named; with ``every_lab`` (no lab named) the labs they submitted are taken, and
+    each must have submitted at least one."""
+    if students is None:
+        return [(lab, student) for lab, names in submitted.items() for student in names]
+    if isinstance(students, str):
+        raise TypeError(f"students: give a list of student ids, not the string {students!r}")
+    students = list(dict.fromkeys(students))
+    folder = Path(course) / "grading" / "submitted"
+    if every_lab:
+        nowhere = sorted(set(students) - {s for names in submitted.values() for s in names})
+        if nowhere:
+            raise ValueError(f"students {nowhere} have no submission of any lab in {folder} "
+                             "(collect them first)")
+    else:
+        for lab, names in submitted.items():
+            missing = sorted(set(students) - set(names))
+            if missing:
+                raise ValueError(f"students {missing} have no submission of {lab} in {folder} "
+                                 "(collect them first)")
+    return [(lab, student) for lab, names in submitted.items() for student in students
+            if student in names]
 
 
 def _options(timeout, limit):

@@ -41,3 +41,29 @@ def test_feedback_without_labs_covers_only_the_graded_labs(capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_:
         main(["feedback"])
     assert exit_.value.code == 2 and "nothing graded yet" in capsys.readouterr().err
+
+
+SUBMITTED = {"00_orientation": ["alice", "bob"], "01_pruning": ["alice"]}
+
+
+@pytest.mark.parametrize("students, every_lab, expected", [
+    (None, True, [("00_orientation", "alice"), ("00_orientation", "bob"), ("01_pruning", "alice")]),
+    (["bob"], True, [("00_orientation", "bob")]),                  # the labs bob submitted
+    (["alice", "alice"], True, [("00_orientation", "alice"), ("01_pruning", "alice")]),
+    (["bob", "alice"], False, None),                               # bob has no 01_pruning
+])
+def test_one_student_or_all_one_lab_or_all(students, every_lab, expected):
+    from autograder.autograde import chosen_submissions
+    if expected is None:
+        with pytest.raises(ValueError, match=r"students \['bob'\] have no submission of 01_pruning"):
+            chosen_submissions(SUBMITTED, students, every_lab)
+    else:
+        assert chosen_submissions(SUBMITTED, students, every_lab) == expected
+
+
+def test_a_student_with_no_submission_at_all_is_named():
+    from autograder.autograde import chosen_submissions
+    with pytest.raises(ValueError, match=r"students \['carol'\] have no submission of any lab"):
+        chosen_submissions(SUBMITTED, ["alice", "carol"], every_lab=True)
+    with pytest.raises(TypeError, match="students: give a list"):
+        chosen_submissions(SUBMITTED, "alice")
