@@ -42,14 +42,15 @@ release: install
 ## the instructor's grading commands (python -m autograder --help); e.g.
 ##   make collect FROM=~/Downloads/submissions.zip LAB=01_pruning
 ##   make autograde LABS="00_orientation 01_pruning" JOBS=2
+##   make autograde STUDENT=alice      (every lab alice submitted; LABS and STUDENT combine)
 collect: install
 	$(PY) -m autograder collect "$(FROM)" $(LAB)
 
 autograde: install
-	$(PY) -m autograder autograde $(LABS) $(if $(JOBS),--jobs $(JOBS))
+	$(PY) -m autograder autograde $(LABS) $(if $(JOBS),--jobs $(JOBS)) $(if $(STUDENT),--student $(STUDENT))
 
 feedback: install
-	$(PY) -m autograder feedback $(LABS)
+	$(PY) -m autograder feedback $(LABS) $(if $(STUDENT),--student $(STUDENT))
 
 export: install
 	$(PY) -m autograder export
