@@ -1,11 +1,18 @@
 """Training is seeded and reproducible; the committed baselines are what the docs say."""
 
 import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from utils import train
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("name, minimum", [("digits_cnn", 0.97), ("digits_mlp", 0.97),
@@ -19,16 +26,49 @@ def test_committed_baseline_accuracy(name, minimum):
     assert accuracy == pytest.approx(recorded["test_accuracy"], abs=1e-6)
 
 
+# Rebuild digits_cnn as `python -m utils.train digits_cnn` does, in a new process (the kernels
+# are chosen when torch loads), and list the tensors that differ from the committed ones.
+REBUILD = """
+import contextlib, io, json, torch
+from utils import train
+with contextlib.redirect_stdout(io.StringIO()):
+    model, _ = train.build_baseline("digits_cnn")
+committed = train.load_baseline("digits_cnn").state_dict()
+print(json.dumps({"capability": torch.backends.cpu.get_cpu_capability(), "differ": [
+    key for key, value in model.state_dict().items()
+    if not torch.allclose(value.double(), committed[key].double(), rtol=0, atol=1e-5)]}))
+"""
+
+
+def rebuild_digits_cnn(environment):
+    result = subprocess.run([sys.executable, "-c", REBUILD], env=environment, check=True,
+                            capture_output=True, text=True, cwd=REPO)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
+                    reason="the checkpoints are built with x86-64's AVX2 kernels")
 def test_baseline_checkpoint_is_reproducible():
-    """`python -m utils.train digits_cnn` rebuilds the committed weights (same machine kind)."""
-    threads = torch.get_num_threads()
-    try:
-        model, info = train.build_baseline("digits_cnn")
-    finally:
-        torch.set_num_threads(threads)
-    committed = train.load_baseline("digits_cnn").state_dict()
-    for key, value in model.state_dict().items():
-        torch.testing.assert_close(value, committed[key], rtol=0, atol=1e-5, msg=key)
+    """`python -m utils.train digits_cnn` rebuilds the committed weights, on any x86-64 CPU."""
+    rebuilt = rebuild_digits_cnn({**os.environ, **train.REPRODUCIBLE_ENV})
+    assert rebuilt["capability"] == "AVX2", rebuilt
+    assert rebuilt["differ"] == [], f"tensors differ from the committed checkpoint: {rebuilt}"
+
+
+def test_without_it_avx512_kernels_drift_away():
+    """Why the environment is needed: where the CPU has AVX-512, the default kernels' rounding
+    differs and training drifts from the committed weights (the check above can fail)."""
+    rebuilt = rebuild_digits_cnn({k: v for k, v in os.environ.items()
+                                  if k not in train.REPRODUCIBLE_ENV})
+    if rebuilt["capability"] != "AVX512":
+        pytest.skip(f"this CPU's default kernels are {rebuilt['capability']}, not AVX512")
+    assert rebuilt["differ"], "AVX-512 kernels rebuilt the AVX2 checkpoint exactly"
+
+
+def test_main_restarts_itself_in_the_reproducible_environment():
+    assert not train.in_reproducible_env({})
+    assert train.in_reproducible_env(dict(train.REPRODUCIBLE_ENV, PATH="/bin"))
+    assert not train.in_reproducible_env(dict(train.REPRODUCIBLE_ENV, MKL_CBWR="AUTO"))
 
 
 def test_same_seed_same_weights_different_seed_different():
