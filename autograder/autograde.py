@@ -61,6 +61,11 @@ def report_path(lab, student, course=course_dir.REPO, suffix=".json"):
     return Path(course) / "grading" / "reports" / lab / f"{student}{suffix}"
 
 
+def check_positive_integer(name, value):
+    if not (isinstance(value, int) and value >= 1):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 def _check_positive(name, value):
     if value is not None and not value > 0:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -77,15 +82,12 @@ def autograde(labs=None, students=None, course=course_dir.REPO, jobs=1, timeout=
 
     Returns an :class:`Outcome` per submission, in (lab, student) order.
     """
-    known = course_dir.lab_names(course)
-    unknown = sorted(set(labs or ()) - set(known))
-    if unknown:
-        raise ValueError(f"labs must be among {known}, got unknown {unknown}")
-    if not (isinstance(jobs, int) and jobs >= 1):
-        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    labs = course_dir.checked_labs(labs, course)
+    check_positive_integer("jobs", jobs)
     _check_positive("timeout", timeout)
     _check_positive("limit", limit)
-    submitted = {lab: submitted_students(lab, course) for lab in dict.fromkeys(labs or known)}
+    submitted = {lab: submitted_students(lab, course)
+                 for lab in labs or course_dir.lab_names(course)}
     tasks = chosen_submissions(submitted, students, every_lab=not labs, course=course)
 
     gradebook.backup(course)
@@ -109,11 +111,9 @@ def chosen_submissions(submitted, students=None, every_lab=False, course=course_
     submitted it}. ``students=None`` takes every submission. Named students must have submitted
     every lab named; with ``every_lab`` (no lab named) the labs they submitted are taken, and
     each must have submitted at least one."""
+    students = course_dir.checked_students(students)
     if students is None:
         return [(lab, student) for lab, names in submitted.items() for student in names]
-    if isinstance(students, str):
-        raise TypeError(f"students: give a list of student ids, not the string {students!r}")
-    students = list(dict.fromkeys(students))
     folder = Path(course) / "grading" / "submitted"
     if every_lab:
         nowhere = sorted(set(students) - {s for names in submitted.values() for s in names})

@@ -38,15 +38,31 @@ def run_nbgrader(*args, course=REPO, check=True):
                           capture_output=True, text=True)
 
 
+def checked_labs(labs, course=REPO):
+    """``labs`` as a list without repeats ([] for None), after checking each is a lab of
+    ``course``."""
+    known = lab_names(course)
+    labs = list(dict.fromkeys(labs or ()))
+    unknown = sorted(set(labs) - set(known))
+    if unknown:
+        raise ValueError(f"labs must be among {known}, got unknown {unknown}")
+    return labs
+
+
+def checked_students(students):
+    """``students`` as a list without repeats (None stays None: every student)."""
+    if students is None:
+        return None
+    if isinstance(students, str):
+        raise TypeError(f"students: give a list of student ids, not the string {students!r}")
+    return list(dict.fromkeys(students))
+
+
 def release(labs=None, course=REPO):
     """Regenerate ``labs/<lab>/`` from ``solutions/<lab>/`` (nbgrader generate_assignment).
 
     Returns what changed, one line per file (see :func:`describe_changes`)."""
-    known = lab_names(course)
-    labs = list(labs or known)
-    unknown = sorted(set(labs) - set(known))
-    if unknown:
-        raise ValueError(f"labs must be among {known}, got unknown {unknown}")
+    labs = checked_labs(labs, course) or lab_names(course)
     released = Path(course) / "labs"
     before = files_under(released, labs)
     for lab in labs:

@@ -15,7 +15,7 @@ from pathlib import Path
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
-from .course import REPO, lab_names, run_nbgrader
+from .course import REPO, checked_students, lab_names, run_nbgrader
 
 HIDDEN_PLACEHOLDER = "# (hidden tests: not shown)"
 
@@ -97,8 +97,7 @@ def generate_feedback(lab, students=None, course=REPO):
     if not graded:
         raise FileNotFoundError(f"nothing graded yet: run autograde first (no autograded {lab!r} "
                          f"in {Path(course) / 'grading' / 'autograded'})")
-    if isinstance(students, str):
-        raise TypeError(f"students: give a list of student ids, not the string {students!r}")
+    students = checked_students(students)
     ungraded = sorted(set(students or ()) - set(graded))
     if ungraded:
         raise ValueError(f"students: no autograded {lab!r} for {ungraded}: run autograde first")

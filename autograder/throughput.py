@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from . import course, gradebook
-from .autograde import autograde
+from .autograde import autograde, check_positive_integer
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,8 @@ def timed_run(directory, labs, students, jobs):
 def measure(submissions=8, jobs=2, labs=None):
     """{"serial": TimedRun, "parallel": TimedRun, "speedup": serial wall / parallel wall};
     raises if the two gradebooks differ."""
-    if not (isinstance(submissions, int) and submissions >= 1):
-        raise ValueError(f"submissions must be a positive integer, got {submissions!r}")
-    if not (isinstance(jobs, int) and jobs >= 1):
-        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    check_positive_integer("submissions", submissions)
+    check_positive_integer("jobs", jobs)
     labs = labs or course.lab_names()
     students = [f"student{i:02d}" for i in range(1, submissions + 1)]
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:

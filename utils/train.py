@@ -16,8 +16,8 @@ The baseline checkpoints in ``data/checkpoints/`` are made by one documented com
     python -m utils.train            # or: make checkpoints
 
 which trains every entry of :data:`BASELINES` from seed 0 on the embedded digits with one
-thread, in :data:`REPRODUCIBLE_ENV` (it restarts itself in it), and writes ``data/checkpoints/<name>.pt`` plus ``<name>.json`` (test accuracy, epochs,
-seed, torch version).
+thread, in :data:`REPRODUCIBLE_ENV` (it restarts itself in it), and writes
+``data/checkpoints/<name>.pt`` plus ``<name>.json`` (test accuracy, epochs, seed, torch version).
 """
 
 import json
