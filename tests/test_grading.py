@@ -89,3 +89,99 @@ def test_an_imported_library_class_is_caught():
     with pytest.raises(AssertionError, match="uses AliasedObserver"):
         grading.assert_does_not_use(via_aliased_class, ("torch.ao.quantization",),
                                     torch.randn(4), 0.5)
+
+
+# -- assert_answer: exact type first, then the value, with a message a student can act on -------
+class EqualToEverything:
+    def __eq__(self, other):
+        return True
+
+    __hash__ = object.__hash__
+
+
+class IntThatAgrees(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (3, 3), (2.5, 2.5), (True, True), ("x86", "x86"), (None, None), (float("nan"), float("nan")),
+    ((1, [2.0, "a"]), (1, [2.0, "a"])), ({"a": 1, "b": (2, 3)}, {"a": 1, "b": (2, 3)}),
+    (torch.arange(6).view(2, 3), torch.arange(6).view(2, 3)),
+    (torch.tensor([1.0, float("nan")]), torch.tensor([1.0, float("nan")])),
+    (torch.nn.Parameter(torch.ones(2)), torch.ones(2)),
+    (torch.ones(3).to_sparse(), torch.ones(3).to_sparse()),
+    (torch.quantize_per_tensor(torch.ones(3), 0.1, 2, torch.quint8),
+     torch.quantize_per_tensor(torch.ones(3), 0.1, 2, torch.quint8)),
+])
+def test_equal_answers_pass(answer, expected):
+    grading.assert_answer(answer, expected, name="answer")
+
+
+@pytest.mark.parametrize("answer, expected, message", [
+    (True, 1, "expected type int, got bool"),
+    (1, 1.0, "expected type float, got int"),
+    (torch.tensor(2.0), 2.0, r"expected type float, got torch.Tensor \(convert with float"),
+    (2.0, torch.tensor(2.0), "expected type Tensor, got float"),
+    (EqualToEverything(), 5, "expected type int, got .*EqualToEverything"),
+    (IntThatAgrees(4), 5, "expected type int, got .*IntThatAgrees"),
+    ([EqualToEverything()], [5], r"answer\[0\]: expected type int"),
+    ((1, 2), [1, 2], "expected type list, got tuple"),
+    ([1, 2], [1, 2, 3], "expected 3 items, got 2"),
+    ({"a": 1}, {"b": 1}, "expected the keys"),
+    ({"a": 1}, {"a": 2}, r"answer\['a'\]: expected 2, got 1"),
+    (torch.ones(2, 3), torch.ones(3, 2), r"expected shape \(3, 2\), got \(2, 3\)"),
+    (torch.ones(3, dtype=torch.float64), torch.ones(3), "expected dtype torch.float32, got torch.float64"),
+    (torch.ones(3).to_sparse(), torch.ones(3), "expected layout torch.strided, got torch.sparse_coo"),
+    (torch.tensor([[1, 2], [3, 9]]), torch.tensor([[1, 2], [4, 4]]),
+     r"2 of 4 entries differ; first at index \(1, 0\): expected 4, got 3; largest \|difference\| 5"),
+    (torch.tensor([True, False]), torch.tensor([True, True]),
+     "1 of 2 entries differ; first at index 1: expected True, got False$"),
+    (torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 2.0]), "largest \\|difference\\| inf"),
+    (torch.quantize_per_tensor(torch.ones(3), 0.1, 2, torch.quint8),
+     torch.quantize_per_tensor(torch.ones(3), 0.1, 3, torch.quint8), r"q_zero_point\(\): expected 3, got 2"),
+    (torch.quantize_per_tensor(torch.ones(3), 0.1, 2, torch.quint8), torch.ones(3),
+     "expected dtype torch.float32, got torch.quint8"),
+    ("fbgemm", "x86", "expected 'x86', got 'fbgemm'"),
+])
+def test_wrong_answers_fail_with_what_was_expected_and_what_came(answer, expected, message):
+    with pytest.raises(AssertionError, match=message):
+        grading.assert_answer(answer, expected, name="answer")
+
+
+def test_tolerance_is_atol_plus_rtol_times_expected():
+    grading.assert_answer(1.0005, 1.0, name="x", atol=1e-3)
+    grading.assert_answer(torch.tensor([100.5]), torch.tensor([100.0]), name="x", rtol=0.01)
+    with pytest.raises(AssertionError, match=r"expected 1.0 \(within 0.001\), got 1.002"):
+        grading.assert_answer(1.002, 1.0, name="x", atol=1e-3)
+    with pytest.raises(AssertionError, match=r"tolerance 0.001\)"):
+        grading.assert_answer(torch.tensor([1.002]), torch.tensor([1.0]), name="x", atol=1e-3)
+    with pytest.raises(AssertionError, match="expected type float"):
+        grading.assert_answer(1, 1.0, name="x", atol=1.0)     # a tolerance never loosens the type
+
+
+@pytest.mark.parametrize("atol", [-1.0, "0.1", None, torch.tensor(0.1)])
+def test_a_bad_tolerance_is_an_error_naming_it(atol):
+    with pytest.raises(ValueError, match="atol must be a number >= 0"):
+        grading.assert_answer(1.0, 1.0, name="x", atol=atol)
+
+
+def test_dataclass_answers_are_compared_field_by_field():
+    from utils.benchmark import Speedup
+    fields = {f.name: 1 if f.type in (int, "int") else 1.0 for f in
+              __import__("dataclasses").fields(Speedup)}
+    expected = Speedup(**fields)
+    grading.assert_answer(Speedup(**fields), expected, name="s")
+    first = next(iter(fields))
+    with pytest.raises(AssertionError, match=f"s.{first}: expected"):
+        grading.assert_answer(Speedup(**{**fields, first: fields[first] * 2}), expected, name="s")
+
+
+def test_an_answer_whose_repr_fails_still_gets_a_message():
+    class Broken:
+        def __repr__(self):
+            raise RuntimeError("no")
+    with pytest.raises(AssertionError, match="whose repr failed"):
+        grading.assert_answer(Broken(), 1, name="x")

@@ -9,15 +9,26 @@ Two rules of the kit live here, so every lab applies them the same way:
 * From-scratch answers must not call the library they replace: :func:`assert_does_not_use`
   checks a function both statically (names it refers to) and by running it while the forbidden
   functions are replaced by tripwires.
+* Answers are compared strictly: :func:`assert_answer` checks the exact type before the value
+  (an object whose ``__eq__`` always says yes is not an answer), and its message says what was
+  expected and what the answer gave.
 """
 
+import dataclasses
 import importlib
 import inspect
+import math
 import os
 import types
 import zlib
 from contextlib import ExitStack, contextmanager
 from unittest import mock
+
+import torch
+
+__all__ = ["STUDENT_VARIABLE", "submission_seed", "assert_answer", "assert_type",
+           "assert_does_not_use", "forbidden_references", "referenced_names", "resolve",
+           "tripwires"]
 
 
 STUDENT_VARIABLE = "AUTOGRADER_STUDENT"   # set by the autograder (autograder/execution.py)
@@ -134,3 +145,160 @@ def assert_does_not_use(function, targets, *args, **kwargs):
             raise
     assert not calls, f"{function.__name__} must be written from scratch, but it called {calls[0]}"
     return result
+
+
+# -- strict answer checks ------------------------------------------------------------------------
+_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)   # a Parameter is a plain tensor with a flag
+
+
+def _type_name(value) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def assert_type(answer, expected_type: type, *, name: str) -> None:
+    """Fail unless ``type(answer) is expected_type`` (not a subclass: ``bool`` is not ``int``,
+    a tensor subclass is not a tensor; ``torch.nn.Parameter`` counts as ``torch.Tensor``).
+
+    ``type()`` cannot be fooled by an object (``answer.__class__`` can), so this is safe to call
+    on anything a student returns.
+    """
+    kind = type(answer)
+    if kind is expected_type or (expected_type is torch.Tensor and kind in _TENSOR_TYPES):
+        return
+    hint = ""
+    if expected_type in (int, float, bool) and hasattr(answer, "item"):
+        hint = f" (convert with {expected_type.__name__}(...) or .item())"
+    raise AssertionError(f"{name}: expected type {expected_type.__qualname__}, got "
+                         f"{_type_name(answer)}{hint}: {_short_repr(answer)}")
+
+
+def assert_answer(answer, expected, *, name: str, atol: float = 0.0, rtol: float = 0.0) -> None:
+    """Fail unless ``answer`` has exactly the type of ``expected``, then its value.
+
+    Type first (:func:`assert_type`), recursively: a tensor must also have the same dtype, shape
+    and layout (a quantized tensor also its qscheme and quantization parameters); a tuple, list or
+    dict the same length or keys; a dataclass the same fields. Then the value: exactly when
+    ``atol == rtol == 0``, else entry by entry
+
+        |answer - expected| <= atol + rtol * |expected|     (NaN equals NaN)
+
+    as ``torch.testing.assert_close`` with ``check_dtype=True`` and the same tolerances, but
+    stricter on Python types (``torch`` accepts an ``int`` for a ``float``) and with a message for
+    students: what was expected and what the answer gave; for tensors, how many entries differ,
+    the first such index and the largest |difference|.
+    """
+    for argument, value in (("atol", atol), ("rtol", rtol)):
+        if type(value) not in (int, float) or not value >= 0:
+            raise ValueError(f"{argument} must be a number >= 0, got {value!r}")
+    _compare(answer, expected, name, float(atol), float(rtol))
+
+
+def _compare(answer, expected, name, atol, rtol):
+    assert_type(answer, torch.Tensor if type(expected) in _TENSOR_TYPES else type(expected),
+                name=name)
+    if isinstance(expected, torch.Tensor):
+        _compare_tensors(answer, expected, name, atol, rtol)
+    elif type(expected) in (tuple, list):
+        if len(answer) != len(expected):
+            raise AssertionError(f"{name}: expected {len(expected)} items, got {len(answer)}: "
+                                 f"{_short_repr(answer)}")
+        for index, (a, e) in enumerate(zip(answer, expected)):
+            _compare(a, e, f"{name}[{index}]", atol, rtol)
+    elif type(expected) is dict:
+        if set(answer) != set(expected):
+            raise AssertionError(f"{name}: expected the keys {sorted(map(repr, expected))}, "
+                                 f"got {sorted(map(repr, answer))}")
+        for key in expected:
+            _compare(answer[key], expected[key], f"{name}[{key!r}]", atol, rtol)
+    elif dataclasses.is_dataclass(expected):
+        for field in dataclasses.fields(expected):
+            _compare(getattr(answer, field.name), getattr(expected, field.name),
+                     f"{name}.{field.name}", atol, rtol)
+    elif type(expected) in (int, float) and (atol or rtol):
+        if not _scalar_close(answer, expected, atol, rtol):
+            raise AssertionError(f"{name}: expected {expected!r} (within {_tolerance(atol, rtol)}), "
+                                 f"got {answer!r}; |difference| = {abs(answer - expected):.6g}")
+    elif not _scalar_equal(answer, expected):
+        raise AssertionError(f"{name}: expected {expected!r}, got {_short_repr(answer)}")
+
+
+def _scalar_equal(answer, expected):
+    if type(expected) is float and math.isnan(expected):
+        return math.isnan(answer)
+    return expected == answer
+
+
+def _scalar_close(answer, expected, atol, rtol):
+    if math.isnan(expected) or math.isnan(answer):
+        return math.isnan(expected) and math.isnan(answer)
+    if math.isinf(expected) or math.isinf(answer):
+        return answer == expected
+    return abs(answer - expected) <= atol + rtol * abs(expected)
+
+
+def _tolerance(atol, rtol):
+    return " + ".join(part for part in (f"{atol:g}" if atol else "",
+                                        f"{rtol:g}·|expected|" if rtol else "") if part)
+
+
+def _compare_tensors(answer, expected, name, atol, rtol):
+    for attribute in ("dtype", "layout", "shape", "is_quantized"):
+        want, got = getattr(expected, attribute), getattr(answer, attribute)
+        if want != got:
+            shown = (tuple(want), tuple(got)) if attribute == "shape" else (want, got)
+            raise AssertionError(f"{name}: expected {attribute} {shown[0]}, got {shown[1]}")
+    if expected.is_quantized:
+        _compare_quantized(answer, expected, name, atol, rtol)
+        return
+    if expected.layout != torch.strided:
+        answer, expected = answer.to_dense(), expected.to_dense()
+    answer, expected = answer.detach(), expected.detach()
+    if atol or rtol:
+        same = torch.isclose(answer, expected, rtol=rtol, atol=atol, equal_nan=True)
+    elif expected.is_floating_point() or expected.is_complex():
+        same = (answer == expected) | (answer.isnan() & expected.isnan())
+    else:
+        same = answer == expected
+    if bool(same.all()):
+        return
+    raise AssertionError(f"{name}: {_describe_difference(answer, expected, same)}"
+                         + (f" (tolerance {_tolerance(atol, rtol)})" if atol or rtol else ""))
+
+
+def _compare_quantized(answer, expected, name, atol, rtol):
+    if answer.qscheme() != expected.qscheme():
+        raise AssertionError(f"{name}: expected qscheme {expected.qscheme()}, got {answer.qscheme()}")
+    if expected.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
+        _compare(answer.q_scale(), expected.q_scale(), f"{name}.q_scale()", atol, rtol)
+        _compare(answer.q_zero_point(), expected.q_zero_point(), f"{name}.q_zero_point()", 0.0, 0.0)
+    else:
+        _compare(answer.q_per_channel_axis(), expected.q_per_channel_axis(),
+                 f"{name}.q_per_channel_axis()", 0.0, 0.0)
+        _compare(answer.q_per_channel_scales(), expected.q_per_channel_scales(),
+                 f"{name}.q_per_channel_scales()", atol, rtol)
+        _compare(answer.q_per_channel_zero_points(), expected.q_per_channel_zero_points(),
+                 f"{name}.q_per_channel_zero_points()", 0.0, 0.0)
+    _compare(answer.int_repr(), expected.int_repr(), f"{name}.int_repr()", 0.0, 0.0)
+
+
+def _describe_difference(answer, expected, same):
+    """'k of n entries differ; first at index i: expected e, got a; largest |difference| d'."""
+    wrong = (~same).nonzero()
+    first = tuple(wrong[0].tolist())
+    at = first if len(first) != 1 else first[0]
+    if expected.dtype == torch.bool:
+        largest = ""
+    else:
+        gap = (answer.to(torch.float64) - expected.to(torch.float64)).abs()[~same]
+        largest = f"; largest |difference| {gap.nan_to_num(nan=math.inf).max().item():.6g}"
+    return (f"{len(wrong)} of {expected.numel()} entries differ; first at index {at}: expected "
+            f"{expected[first].item()!r}, got {answer[first].item()!r}{largest}")
+
+
+def _short_repr(value, limit=200):
+    try:
+        text = repr(value)
+    except Exception as error:          # a student's object whose repr fails
+        text = f"<{_type_name(value)} whose repr failed: {type(error).__name__}>"
+    return text if len(text) <= limit else text[:limit] + "..."
