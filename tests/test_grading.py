@@ -185,3 +185,70 @@ def test_an_answer_whose_repr_fails_still_gets_a_message():
             raise RuntimeError("no")
     with pytest.raises(AssertionError, match="whose repr failed"):
         grading.assert_answer(Broken(), 1, name="x")
+
+
+# -- the from-scratch check, against a forbidden function captured before the check runs ---------
+def via_default_argument(w, amount, _l1=prune.l1_unstructured):
+    layer = torch.nn.Linear(1, 1)
+    layer.weight = torch.nn.Parameter(w.clone())
+    _l1(layer, "weight", amount)
+    return layer.weight_mask
+
+
+def _closure_over(function):
+    def cheat(w, amount):
+        layer = torch.nn.Linear(1, 1)
+        layer.weight = torch.nn.Parameter(w.clone())
+        function(layer, "weight", amount)
+        return layer.weight_mask
+    return cheat
+
+
+def via_importlib(w, amount):
+    import importlib
+    return importlib.import_module("torch").quantize_per_tensor(w, 0.1, 0, torch.qint8).int_repr()
+
+
+_held = {"quantize": torch.quantize_per_tensor}
+
+
+def via_container(w, amount):
+    return _held["quantize"](w, 0.1, 0, torch.qint8).int_repr()
+
+
+def via_thread(w, amount):
+    import threading
+    out = []
+    thread = threading.Thread(target=lambda: out.append(_held["quantize"](w, 0.1, 0, torch.qint8)))
+    thread.start()
+    thread.join()
+    return out[0].int_repr()
+
+
+def removes_the_recorder(w, amount):
+    import sys
+    sys.setprofile(None)
+    return _held["quantize"](w, 0.1, 0, torch.qint8).int_repr()
+
+
+@pytest.mark.parametrize("cheat, targets, called", [
+    (via_default_argument, FORBIDDEN, "l1_unstructured"),
+    (_closure_over(prune.l1_unstructured), FORBIDDEN, "l1_unstructured"),
+    (_closure_over(aliased_l1), FORBIDDEN, "l1_unstructured"),
+    (via_importlib, ("torch.quantize_per_tensor",), "torch.quantize_per_tensor"),
+    (via_container, ("torch.quantize_per_tensor",), "torch.quantize_per_tensor"),
+    (via_thread, ("torch.quantize_per_tensor",), "torch.quantize_per_tensor"),
+    (removes_the_recorder, ("torch.quantize_per_tensor",), "recorder was removed"),
+])
+def test_captured_library_functions_are_caught(cheat, targets, called):
+    import sys
+    profile = sys.getprofile()
+    with pytest.raises(AssertionError, match=f"must be written from scratch, but it (uses|called) .*{called}"):
+        grading.assert_does_not_use(cheat, targets, torch.randn(4, 4), 0.5)
+    assert sys.getprofile() is profile, "the check puts the previous profile function back"
+
+
+def test_captured_values_lists_defaults_and_closure_cells():
+    where = [w for w, _ in grading.captured_values(_closure_over(aliased_l1))]
+    assert where == ["closure variable 'function'"]
+    assert [w for w, _ in grading.captured_values(via_default_argument)] == ["default argument 0"]

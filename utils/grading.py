@@ -19,6 +19,8 @@ import importlib
 import inspect
 import math
 import os
+import sys
+import threading
 import types
 import zlib
 from contextlib import ExitStack, contextmanager
@@ -67,10 +69,13 @@ def resolve(target):
 
 
 def _forbidden_entries(targets, include_classes=False):
-    """(owner, attribute name, object) for every callable the ``targets`` stand for.
+    """(owner, attribute name, object, own) for every callable the ``targets`` stand for.
 
-    Classes count for the static check (``MinMaxObserver(...)`` is a call too) but are not
-    replaced by tripwires: library code inside the call may still use them (``isinstance``).
+    ``own`` is False for what a forbidden module only imported from elsewhere
+    (``abc.abstractmethod`` in ``torch.nn.utils.prune``): forbidden when reached through the
+    module, not everywhere. Classes count for the static check (``MinMaxObserver(...)`` is a call
+    too) but are not replaced by tripwires: library code inside the call may still use them
+    (``isinstance``).
     """
     for target in targets:
         obj = resolve(target)
@@ -78,10 +83,11 @@ def _forbidden_entries(targets, include_classes=False):
             for name, value in vars(obj).items():
                 if (callable(value) and not name.startswith("_")
                         and (include_classes or not isinstance(value, type))):
-                    yield obj, name, value
+                    module = getattr(value, "__module__", None) or ""
+                    yield obj, name, value, (module == target or module.startswith(target + "."))
         else:
             owner, _, name = target.rpartition(".")
-            yield resolve(owner), name, obj
+            yield resolve(owner), name, obj, True
 
 
 def referenced_names(function):
@@ -94,24 +100,50 @@ def referenced_names(function):
     return names
 
 
+def captured_values(function):
+    """(where, value) of what ``function`` holds besides its globals: default arguments and
+    closure cells (a forbidden function captured there is never looked up by name)."""
+    found = [(f"default argument {i}", v) for i, v in enumerate(function.__defaults__ or ())]
+    found += [(f"default argument {k!r}", v) for k, v in (function.__kwdefaults__ or {}).items()]
+    for name, cell in zip(function.__code__.co_freevars, function.__closure__ or ()):
+        try:
+            found.append((f"closure variable {name!r}", cell.cell_contents))
+        except ValueError:          # an empty cell
+            pass
+    return found
+
+
 def forbidden_references(function, targets):
-    """Names in ``function``'s globals that are a forbidden module or forbidden callable."""
-    modules = {resolve(t) for t in targets if isinstance(resolve(t), types.ModuleType)}
-    callables = {id(obj) for _, _, obj in _forbidden_entries(targets, include_classes=True)}
-    found = []
-    for name in sorted(referenced_names(function)):
-        value = function.__globals__.get(name)
-        if value is None:
-            continue
-        if value in modules or id(value) in callables:
-            found.append(name)
+    """What ``function`` holds of the forbidden modules or callables: the global names it looks
+    up, and its default arguments and closure cells (as ``"closure variable 'f' (torch.x)"``)."""
+    forbidden = {id(m): t for t in targets for m in [resolve(t)] if isinstance(m, types.ModuleType)}
+    forbidden.update({id(obj): f"{getattr(owner, '__name__', owner)}.{name}"
+                      for owner, name, obj, _ in _forbidden_entries(targets, include_classes=True)})
+    found = [name for name in sorted(referenced_names(function))
+             if id(function.__globals__.get(name)) in forbidden]
+    found += [f"{where} ({forbidden[id(value)]})" for where, value in captured_values(function)
+              if id(value) in forbidden]
     return found
 
 
 @contextmanager
 def tripwires(targets):
-    """Within the block, calling anything the ``targets`` stand for is recorded and raises."""
+    """Within the block, calling anything the ``targets`` stand for is recorded (in the list
+    yielded) and, where it is reached through its module, raises.
+
+    Two nets: the module attributes are replaced by functions that raise, and a profile function
+    (``sys.setprofile`` and ``threading.setprofile``) records every call of a forbidden function,
+    however it was reached: through an alias, a default argument, a closure or ``importlib``. A
+    block that removes the profile function is recorded as such.
+    """
     calls = []
+    entries = list(_forbidden_entries(targets))
+    labels, codes = {}, {}          # id of a forbidden callable / of its code -> its dotted name
+    for owner, name, obj, own in entries:
+        if own:
+            labels[id(obj)] = f"{getattr(owner, '__name__', owner)}.{name}"
+            if isinstance(obj, types.FunctionType):
+                codes[id(obj.__code__)] = labels[id(obj)]
 
     def tripwire(qualified):
         def trip(*args, **kwargs):
@@ -119,11 +151,26 @@ def tripwires(targets):
             raise AssertionError(f"from-scratch code called {qualified}")
         return trip
 
+    def profile(frame, event, arg):
+        if event == "c_call" and id(arg) in labels:
+            calls.append(labels[id(arg)])
+        elif event == "call" and id(frame.f_code) in codes:
+            calls.append(codes[id(frame.f_code)])
+
     with ExitStack() as stack:
-        for owner, name, _ in _forbidden_entries(targets):
+        for owner, name, _, _ in entries:
             qualified = f"{getattr(owner, '__name__', owner)}.{name}"
             stack.enter_context(mock.patch.object(owner, name, tripwire(qualified)))
-        yield calls
+        previous = sys.getprofile(), threading.getprofile()
+        sys.setprofile(profile)
+        threading.setprofile(profile)
+        try:
+            yield calls
+        finally:
+            if sys.getprofile() is not profile:
+                calls.append("sys.setprofile (the from-scratch check's call recorder was removed)")
+            sys.setprofile(previous[0])
+            threading.setprofile(previous[1])
 
 
 def assert_does_not_use(function, targets, *args, **kwargs):
