@@ -18,8 +18,19 @@ machine without a GPU (every machine this kit targets) importing ``torch.utils.c
 to stderr through the ``torch.utils.cpp_extension`` logger. Only that logger's warnings are
 raised to ERROR level.
 
+Lab 05 adds the PT2E path (``torchao==0.18.0``) and ``torch.compile``, with two more notices:
+
+* importing torchao logs ``<enum 'KernelPreference'> is an Enum subclass and is now natively
+  supported by torch.compile as an opaque value type. Calling register_constant() on Enum
+  subclasses is deprecated ...`` through the ``torch.utils._pytree`` logger (torchao 0.18 still
+  registers its enum the old way): a logging filter drops exactly that record;
+* compiling a PT2E int8 model warns ``UserWarning: To copy construct from a tensor, it is
+  recommended to use sourceTensor.detach().clone() ...`` from inside inductor
+  (``torch/_inductor/mkldnn_lowerings.py`` calls ``torch.tensor`` on a tensor): filtered for that
+  module only, so the same warning from the student's own code still shows.
+
 nbgrader scores a test cell 0 when it writes anything to stderr, so these notices would cost
-students points for code that is correct. We filter exactly these three messages; every other
+students points for code that is correct. We filter exactly these messages; every other
 warning (including other deprecations) still shows. Remove this module when the labs move to
 the PT2E/torchao successor.
 """
@@ -39,13 +50,36 @@ TORCH_AO_DEPRECATIONS = (
 #: logger whose "No CUDA runtime is found" warning a CPU-only machine always gets
 CUDA_HOME_LOGGER = "torch.utils.cpp_extension"
 
+#: (category, message regex, module regex) of warnings raised inside torch.compile's inductor
+TORCH_COMPILE_WARNINGS = (
+    (UserWarning, r"To copy construct from a tensor, it is recommended",
+     r"torch\._inductor\.mkldnn_lowerings"),
+)
+
+#: logger and start of the one record it logs when torchao is imported
+PYTREE_LOGGER = "torch.utils._pytree"
+PYTREE_ENUM_NOTICE = "is an Enum subclass and is now natively supported by torch.compile"
+
+
+class _DropPytreeEnumNotice(logging.Filter):
+    """Drops the ``register_constant() on Enum subclasses is deprecated`` record, nothing else."""
+
+    def filter(self, record):
+        return PYTREE_ENUM_NOTICE not in record.getMessage()
+
 
 def ignore_torch_ao_deprecations():
-    """Filter the pinned torch's quantization deprecation notices and its CUDA_HOME log line.
+    """Filter the pinned torch's quantization deprecation notices, its CUDA_HOME log line, and
+    the torchao import / inductor int8 notices of lab 05.
 
     Idempotent; called when ``utils`` is imported, and by ``tests/conftest.py`` for every test
     (pytest restores the warning filters around each test).
     """
     for category, message in TORCH_AO_DEPRECATIONS:
         warnings.filterwarnings("ignore", message=message, category=category)
+    for category, message, module in TORCH_COMPILE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
     logging.getLogger(CUDA_HOME_LOGGER).setLevel(logging.ERROR)
+    pytree_logger = logging.getLogger(PYTREE_LOGGER)
+    if not any(isinstance(f, _DropPytreeEnumNotice) for f in pytree_logger.filters):
+        pytree_logger.addFilter(_DropPytreeEnumNotice())
