@@ -92,3 +92,100 @@ def test_names_bound_by_locked_cells_are_guarded(sealed):
     namespace["helper"] = "now data"                  # a later locked cell rebinds a name
     sealed.remember(namespace, "after")
     assert sealed.replaced() == []
+
+
+# -- imports, threads and the shell's hooks --------------------------------------------------------
+def test_a_module_shadowing_a_real_one_is_dropped(sealed, tmp_path, monkeypatch):
+    """A fake in sys.modules, or a file in the working folder, must not answer a test's import."""
+    import types
+    assert "colorsys" not in sealed._seal.modules, "pick a module not imported at the seal"
+    sys.modules["colorsys"] = types.ModuleType("colorsys")
+    assert "sys.modules['colorsys'] (not the real module)" in sealed.restore()
+    assert "colorsys" not in sys.modules
+    (tmp_path / "colorsys.py").write_text("FAKE = True\n")
+    sys.path.insert(0, str(tmp_path))
+    import colorsys
+    assert colorsys.FAKE
+    assert sorted(sealed.restore()) == ["sys.modules['colorsys'] (not the real module)", "sys.path"]
+    import colorsys
+    assert not hasattr(colorsys, "FAKE"), "the real module, from the sealed path"
+    assert sealed.restore() == []
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_thread_started_after_the_seal_is_stopped(sealed):
+    import threading
+    import time
+    original = math.isclose
+    running = threading.Event()
+
+    def keep_patching():
+        running.set()
+        while True:
+            math.isclose = always_true
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=keep_patching, name="patcher", daemon=True)
+    thread.start()
+    running.wait(5)
+    found = sealed.restore()
+    assert "thread 'patcher' (started by the submission)" in found and "math.isclose" in found
+    thread.join(5)
+    assert not thread.is_alive() and math.isclose is original
+    assert sealed.restore() == []
+
+
+@pytest.fixture
+def shell_sealed():
+    """The seal taken inside an IPython shell (in-process: no kernel)."""
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance()
+    integrity.seal()
+    yield shell, integrity
+    integrity.restore()
+
+
+def run_cell_fails(shell):
+    return not shell.run_cell("import math\nassert math.isclose(1, 2)", store_history=False).success
+
+
+ATTACKS = {
+    "shell.input_transformer_manager.cleanup_transforms":
+        lambda sh: sh.input_transformers_cleanup.append(lambda lines: ["pass\n"]),
+    "shell.input_transformers_post": lambda sh: sh.input_transformers_post.append(lambda lines: ["pass\n"]),
+    "shell.transform_cell": lambda sh: setattr(sh, "transform_cell", lambda cell: "pass\n"),
+    "IPython.core.interactiveshell.InteractiveShell.transform_cell":
+        lambda sh: setattr(type(sh), "transform_cell", lambda self, cell: "pass\n"),
+    "shell.ast_transformers": lambda sh: sh.ast_transformers.append(_DropAsserts()),
+    # a handler that swallows the error: in a kernel, no error reaches nbgrader (in-process the
+    # result still records it, so this attack is only checked for being found and undone)
+    "shell.custom_exceptions": lambda sh: sh.set_custom_exc((AssertionError,), lambda *a, **k: None),
+    "shell.events 'pre_run_cell' callback <lambda>.<locals>.<lambda>":   # runs after restore()
+        lambda sh: sh.events.register("pre_run_cell", lambda *a: setattr(math, "isclose", always_true)),
+}
+
+
+class _DropAsserts(__import__("ast").NodeTransformer):
+    def visit_Assert(self, node):
+        return __import__("ast").Pass()
+
+
+@pytest.mark.parametrize("label", sorted(ATTACKS))
+def test_a_hook_that_changes_what_a_cell_runs_is_found_and_removed(shell_sealed, label):
+    shell, sealed = shell_sealed
+    assert run_cell_fails(shell)
+    ATTACKS[label](shell)
+    if label != "shell.custom_exceptions":
+        assert not run_cell_fails(shell), "the attack works on an unguarded shell"
+    found = sealed.restore()
+    assert label in found, found
+    assert run_cell_fails(shell), "after restore() the assert runs again"
+    assert sealed.restore() == []
+
+
+def test_a_trace_function_is_removed(shell_sealed):
+    shell, sealed = shell_sealed
+    previous = sys.gettrace()
+    sys.settrace(lambda *a: None)
+    assert "sys.settrace" in sealed.restore()
+    assert sys.gettrace() is previous
