@@ -8,24 +8,43 @@ BIN    := $(abspath $(VENV))/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 KERNEL := model-compression-lab
+# The kit's kernel and the student's Jupyter settings (jupyter/student/, jupyter/lab-settings/)
+# live inside the venv, never in the home folder: each clone of the kit is self-contained.
+JUPYTER_STAMP := $(VENV)/.jupyter-installed
+JUPYTER_FILES := $(wildcard jupyter/student/*.json jupyter/student/*/*.json jupyter/lab-settings/*.json)
+# make lab: the folder JupyterLab opens (self-learners: make lab LAB_DIR=solutions);
+# make formgrader: the course root. JUPYTER_ARGS: more options for `jupyter lab` (e.g. --port=9000).
+LAB_DIR ?= labs
+COURSE  ?= $(CURDIR)
 # nbgrader runs `alembic` and `jupyter` from PATH: put the venv's bin first.
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND ?= Agg
 
-.PHONY: install lab test test-fast release collect autograde feedback export solutions checkpoints clean-grading
+.PHONY: install lab formgrader test test-fast release collect autograde feedback export solutions checkpoints clean-grading
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
-	$(PY) -m ipykernel install --user --name $(KERNEL) --display-name "Python ($(KERNEL))"
 	touch $(STAMP)
 
-install: $(STAMP)
+$(JUPYTER_STAMP): $(STAMP) $(JUPYTER_FILES)
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
+	mkdir -p $(VENV)/etc/jupyter $(VENV)/share/jupyter/lab/settings
+	cp -R jupyter/student/. $(VENV)/etc/jupyter/
+	cp jupyter/lab-settings/overrides.json $(VENV)/share/jupyter/lab/settings/
+	touch $(JUPYTER_STAMP)
 
-## JupyterLab on the student release (labs/)
+install: $(STAMP) $(JUPYTER_STAMP)
+
+## JupyterLab for students on the release labs/: the notebook, nbgrader's Validate, the kit's kernel
 lab: install
-	$(BIN)/jupyter lab --ServerApp.root_dir=labs
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(LAB_DIR)" $(JUPYTER_ARGS)
+
+## JupyterLab for instructors at the course root, with nbgrader's formgrader (Nbgrader menu)
+formgrader: install
+	cd "$(COURSE)" && JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter/instructor$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))" \
+		$(BIN)/jupyter lab --ServerApp.root_dir=. $(JUPYTER_ARGS)
 
 ## every test: unit tests, course tests (release, autograding) and every solution notebook executed
 test: install
