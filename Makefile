@@ -20,7 +20,7 @@ COURSE  ?= $(CURDIR)
 export PATH := $(BIN):$(PATH)
 export MPLBACKEND ?= Agg
 
-.PHONY: install lab formgrader test test-fast release collect autograde feedback export solutions checkpoints clean-grading
+.PHONY: install lab formgrader test test-fast release collect autograde feedback export solutions checkpoints clean-grading student-kit
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,11 @@ feedback: install
 
 export: install
 	$(PY) -m autograder export
+
+## the zip to hand out: dist/model-compression-lab-student.zip (labs, utils, data, student set-up
+## from student_kit/; no solutions, hidden tests or autograder)
+student-kit: install
+	$(PY) -m autograder student-kit
 
 ## re-execute the worked solutions in place (outputs and plots committed for self-learners)
 solutions: install

@@ -7,6 +7,7 @@ From student notebooks to grades, one command each:
   autograde [LAB ...]  grade the collected submissions (in parallel with --jobs)
   feedback [LAB ...]   HTML feedback per student, hidden tests removed
   export               grades CSV, plus a per-exercise summary (table and plot)
+  student-kit          the zip students get: labs, utils, data, set-up; no solutions or hidden tests
 
 For the kit's maintainers:
 
@@ -20,9 +21,10 @@ import argparse
 import os
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
-from . import course
+from . import course, student_kit
 
 
 def cmd_release(args):
@@ -76,6 +78,16 @@ def cmd_export(args):
     export.write_summary(rows, args.summary_csv, args.summary_png)
     print(export.format_summary(rows))
     print(f"grades: {args.csv}\nper-exercise summary: {args.summary_csv}, {args.summary_png}")
+    return 0
+
+
+def cmd_student_kit(args):
+    allowed = student_kit.build(args.output)
+    with zipfile.ZipFile(args.output) as archive:
+        count = len(archive.namelist())
+    print(f"{args.output}: {count} files, {Path(args.output).stat().st_size / 1e6:.1f} MB; no "
+          f"hidden-test or solution text, except the reference implementations in utils/:")
+    print("\n".join(f"  {leak}" for leak in allowed) or "  none")
     return 0
 
 
@@ -158,6 +170,10 @@ def parser():
     export.add_argument("--csv", default=grading / "grades.csv", help="grades CSV path")
     export.add_argument("--summary-csv", default=grading / "exercise_summary.csv")
     export.add_argument("--summary-png", default=grading / "exercise_summary.png")
+    kit = command("student-kit", cmd_student_kit, "the student kit zip: labs, utils, data and "
+                  "set-up; no solutions, hidden tests or autograder", labs=False)
+    kit.add_argument("--output", type=Path, default=student_kit.DEFAULT_OUTPUT,
+                     help="where to write the zip (default: %(default)s)")
     command("execute-solutions", cmd_execute_solutions, "re-execute the worked solutions in place")
     command("check", cmd_check, "solution full marks, release zero, in a scratch course")
     command("mutants", cmd_mutants, "every wrong answer is caught by its test cell")

@@ -1,0 +1,106 @@
+"""``make check LAB=<lab>``: the lab's visible tests on your saved notebook, pass or FAIL each.
+
+It is nbgrader's validation, the same as JupyterLab's Validate button: ``labs/<lab>/<lab>.ipynb``
+as saved on disk (save first) runs from the top in a fresh kernel, with this folder's
+``nbgrader_config.py``. nbgrader's report comes first (each failing cell with its error), then one
+line per visible test cell. Hidden tests run only when your instructor grades, so passing here
+is necessary, not sufficient. Exit status: 0 when every visible test passes, 1 when one fails or
+a read-only cell was changed, 2 for a lab name that does not exist.
+
+Usage: python self_check.py <lab>
+"""
+
+import sys
+from pathlib import Path
+
+from nbgrader import utils as nbgrader_utils
+from nbgrader.validator import Validator
+from traitlets.config.loader import PyFileConfigLoader
+
+KIT = Path(__file__).resolve().parent
+LABS = KIT / "labs"
+
+
+def lab_names():
+    """The labs of the kit: folders ``labs/<lab>/`` holding ``<lab>.ipynb``, sorted."""
+    return sorted(p.parent.name for p in LABS.glob("*/*.ipynb") if p.stem == p.parent.name)
+
+
+class RecordingValidator(Validator):
+    """nbgrader's Validator that keeps its results and the executed notebook."""
+
+    results = None
+    executed = None
+
+    def validate(self, filename):
+        self.results = super().validate(filename)
+        return self.results
+
+    def _preprocess(self, nb):
+        self.executed = super()._preprocess(nb)
+        return self.executed
+
+
+def test_cells(nb):
+    """The visible test cells: graded code cells that are not answers."""
+    return [cell for cell in nb.cells if cell.cell_type == "code"
+            and nbgrader_utils.is_grade(cell) and not nbgrader_utils.is_solution(cell)]
+
+
+def failure(cell):
+    """Why a test cell failed, in one line ('' if it passed)."""
+    score, max_score = nbgrader_utils.determine_grade(cell)
+    if score == max_score:
+        return ""
+    for output in cell.outputs:
+        if output.output_type == "error" and output.ename == "NotImplementedError":
+            return "NotImplementedError: not answered yet"
+        if output.output_type == "error":
+            return f"{output.ename}: {output.evalue}".strip().rstrip(":")
+    for output in cell.outputs:
+        if output.output_type == "stream" and output.name == "stderr":
+            return "wrote to stderr (a graded cell must not): " + output.text.strip().splitlines()[0]
+    return f"{score:g} of {max_score:g} points"
+
+
+def summary(lab, nb):
+    """One line per visible test cell, then the count; returns (text, number failed)."""
+    lines, failed = [], 0
+    for cell in test_cells(nb):
+        why = failure(cell)
+        failed += bool(why)
+        name = cell.metadata.nbgrader.get("grade_id", "?")
+        lines.append(f"  {'FAIL' if why else 'pass'}  {name:32s} {why[:100]}".rstrip())
+    total = len(test_cells(nb))
+    lines.append(f"{lab}: {total - failed} of {total} visible tests pass"
+                 + ("" if failed else " (hidden tests run when your instructor grades)"))
+    return "\n".join(lines), failed
+
+
+def main(argv):
+    labs = lab_names()
+    if len(argv) != 1 or argv[0] not in labs:
+        print(f"LAB must be one of {', '.join(labs)}; got {' '.join(argv) or 'nothing'}\n"
+              f"usage: make check LAB=<lab>", file=sys.stderr)
+        return 2
+    lab = argv[0]
+    notebook = LABS / lab / f"{lab}.ipynb"
+    print(f"checking {notebook.relative_to(KIT)} (your saved notebook, run from the top) ...",
+          flush=True)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(KIT)).load_config()
+    validator = RecordingValidator(config=config)
+    validator.validate_and_print(str(notebook))
+    print()
+    if validator.executed is None:   # nbgrader stops before running: a cell's type was changed
+        print(f"{lab}: not run, a cell's type was changed (see above); undo that change")
+        return 1
+    text, failed = summary(lab, validator.executed)
+    print(text)
+    changed = bool(validator.results.get("changed"))
+    if changed:
+        print(f"{lab}: a read-only test cell was changed (see above); grading runs the original")
+    return int(failed > 0 or changed)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
