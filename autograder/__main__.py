@@ -50,7 +50,7 @@ def cmd_autograde(args):
     from .autograde import autograde, format_outcomes
 
     outcomes = autograde(args.labs, args.student, jobs=args.jobs, timeout=args.timeout,
-                         limit=args.limit)
+                         limit=args.limit, unsafe_no_sandbox=args.unsafe_no_sandbox)
     print(format_outcomes(outcomes))
     failed = [o for o in outcomes if o.status != "graded"]
     print(f"{len(outcomes) - len(failed)} of {len(outcomes)} submissions graded; reports in "
@@ -163,6 +163,10 @@ def parser():
                                                      "nbgrader_config.py)")
     grade.add_argument("--limit", type=float, help="seconds per submission, wall clock "
                                                    "(default: 600, nbgrader_config.py)")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="UNSAFE: run each kernel as you, seeing every file (gradebook, "
+                            "solutions) and the network, instead of in a bubblewrap sandbox; only "
+                            "for trusted notebooks on a machine without bubblewrap")
     feedback = command("feedback", cmd_feedback, "HTML feedback, hidden tests removed (default: "
                        "every lab with autograded submissions)")
     feedback.add_argument("--student", action="append", help="only this student (repeatable)")

@@ -23,6 +23,9 @@
   a two-thread torch kernel waiting at an OpenMP barrier then sleeps instead of spinning, so
   submissions graded side by side do not burn each other's cores (measured on lab 03, two
   submissions on 2 cores: 1.13x faster than one after the other with spinning, 1.89x without);
+* a **sandbox**: the kernel runs in :mod:`autograder.sandbox` (no solutions, gradebook or
+  network; memory and processes capped); a cell that hits a cap stops the run, which keeps the
+  points earned before and records which cap;
 * a **report** per submission (``<report_directory>/<lab>/<student>.json``): why the run
   stopped, which cells timed out, what was restored, the time taken.
 """
@@ -39,6 +42,8 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import Execute
 from traitlets import Dict, Float, Integer, Unicode
+
+from .sandbox import SandboxedKernelManager
 
 # utils.grading.STUDENT_VARIABLE, which reads it (not imported: that would load torch into every
 # nbgrader process; tests/test_autograde.py checks the two agree)
@@ -81,6 +86,12 @@ class GuardedExecute(Execute):
                               help="environment variables the kernel gets unless already set "
                               "(inductor compiles in the kernel's own thread: the integrity "
                               "checks stop every thread started after the seal)").tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        # Every kernel runs in the sandbox (autograder/sandbox.py); nbgrader's Execute would
+        # otherwise set the plain AsyncKernelManager.
+        kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
+        super().__init__(*args, **kwargs)
 
     def preprocess(self, nb, resources=None, km=None):
         NotebookClient.__init__(self, nb, km)
@@ -127,10 +138,14 @@ class GuardedExecute(Execute):
         except DeadKernelError:
             cell.outputs.append(error_output("KernelDied", "the kernel stopped while running "
                                              "this cell (os._exit, a crash or out of memory)"))
-            return self._stop(f"the kernel died in {label}")
+            return self._stop(f"the kernel died in {label}{self._caps_reached(': it reached ')}")
         except CellTimeoutError:   # the kernel did not even finish its output after the interrupt
             cell.outputs.append(error_output("CellTimeoutError", f"the cell ran longer than "
                                              f"{self.timeout} s and did not stop when interrupted"))
+        caps = self._caps_reached(" reached ")
+        if caps:
+            cell.outputs.append(error_output("SandboxCapReached", f"this cell{caps}"))
+            return self._stop(f"{label}{caps}")
         if any(o.output_type == "error" and o.get("ename") == "CellTimeoutError"
                for o in cell.outputs):
             if limited_by_wall_clock:
@@ -162,6 +177,11 @@ class GuardedExecute(Execute):
             self._stop(f"the kernel stopped responding around {label}")
             return False
         return True
+
+    def _caps_reached(self, verb):
+        """``verb`` + the sandbox's caps this cell hit (memory, processes), or ""."""
+        reached = getattr(self.km, "caps_reached", list)()
+        return verb + " and ".join(reached) if reached else ""
 
     # -- talking to the kernel outside the notebook ---------------------------------------------
     def _run_silently(self, code, timeout=None):
