@@ -76,3 +76,105 @@ def write_submission(solution, mutant, path):
     nb.cells[cell_index(nb)[mutant.answer]].source = mutant.source
     nbformat.write(nb, path)
     return path
+
+
+# -- answers that are "equal to everything" ------------------------------------------------------
+#: kind -> (base class, how to build one). Each is a subclass whose ``==`` says yes to anything
+#: (and whose other comparisons and arithmetic give itself or yes), the cheapest way to pass a
+#: test that compares with ``==``, ``torch.equal``, ``math.isclose`` or ``abs(a - b) < tol``.
+EVERYTHING_KINDS = {
+    "object": ("object", "_EqualToEverything()"),
+    "int": ("int", "_EqualToEverything_int(0)"),
+    "float": ("float", "_EqualToEverything_float(0.0)"),
+    "str": ("str", "_EqualToEverything_str('')"),
+    "tuple": ("tuple", "_EqualToEverything_tuple(())"),
+    "list": ("list", "_EqualToEverything_list()"),
+    "dict": ("dict", "_EqualToEverything_dict()"),
+    "tensor": ("torch.Tensor", "torch.zeros(()).as_subclass(_EqualToEverything_tensor)"),
+}
+
+_AGREEING_METHODS = '''
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__
+
+    def __hash__(self):
+        return 0
+
+    def __bool__(self):
+        return True
+
+    def _itself(self, *args, **kwargs):
+        return self
+
+    __abs__ = __neg__ = __pos__ = __round__ = __call__ = _itself
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _itself
+    __truediv__ = __rtruediv__ = __floordiv__ = __pow__ = __getitem__ = _itself
+'''
+
+_OBJECT_EXTRAS = '''
+    def __getattr__(self, name):         # .shape, .dtype, .item(), .tolist(): all itself
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __iter__(self):                  # unpacks as any pair: lo, hi = answer
+        return iter((self, self))
+
+    def __len__(self):
+        return 2
+
+    def __float__(self):
+        return 0.0
+
+    def __int__(self):
+        return 0
+
+    __index__ = __int__
+
+    def __repr__(self):
+        return "EqualToEverything()"
+'''
+
+_TENSOR_EXTRAS = '''
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.equal, torch.allclose, torch.Tensor.equal, torch.Tensor.allclose):
+            return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+'''
+
+
+def _everything_class(kind):
+    base, _ = EVERYTHING_KINDS[kind]
+    name = "_EqualToEverything" if kind == "object" else f"_EqualToEverything_{kind}"
+    if kind == "tensor":     # keep torch's own attribute and iteration protocol
+        methods = _AGREEING_METHODS.replace("__call__ = ", "") + _TENSOR_EXTRAS
+    else:
+        methods = _AGREEING_METHODS + (_OBJECT_EXTRAS if kind == "object" else "")
+    return f"import torch\n\n\nclass {name}({base}):{methods}"
+
+
+def equal_to_everything(lab, answer, function, caught_by, kind="object", rerun=()):
+    """A mutant of answer cell ``answer`` whose ``function`` returns, without doing any work, an
+    object equal to everything: an instance of ``kind`` (a key of :data:`EVERYTHING_KINDS`; e.g.
+    ``"int"``: a subclass of int whose ``__eq__`` always returns True).
+
+    The cell keeps the solution's source (its other functions stay right) and then redefines
+    ``function`` (a top-level function of the cell) to return that object. A strict test cell
+    (``utils.grading.assert_answer`` checks the exact type first) must reject it.
+    """
+    if kind not in EVERYTHING_KINDS:
+        raise ValueError(f"kind must be one of {sorted(EVERYTHING_KINDS)}, got {kind!r}")
+    source = solution_answers(lab)[answer]
+    if f"\ndef {function}(" not in f"\n{source}":
+        raise ValueError(f"mutant of {answer!r}: no top-level function {function!r} in its solution")
+    wrong = (f"{source}\n\n\n{_everything_class(kind)}\n\n"
+             f"def {function}(*args, **kwargs):\n    return {EVERYTHING_KINDS[kind][1]}\n")
+    return Mutant(answer=answer, source=wrong, caught_by=caught_by,
+                  why=f"{function} returns {'an' if kind[0] in 'aeiou' else 'a'} {kind} equal to "
+                      "everything (no work)", rerun=tuple(rerun))

@@ -1,6 +1,6 @@
 """Wrong answers to lab 00 that its tests must reject."""
 
-from . import Mutant
+from . import Mutant, equal_to_everything
 
 MUTANTS = [
     Mutant("pick_engine", '''
@@ -74,3 +74,36 @@ def width_speedup(x):
     return benchmark.speedup(wide, narrow, x, rounds=5)
 ''', "test_width_speedup", "thread count left at the default"),
 ]
+
+# Answers that do no work and return an object equal to everything (a plain object, and a
+# subclass of the type the test expects): the strict checks reject them on type.
+EQUAL_TO_EVERYTHING = [
+    ("pick_engine", "pick_engine", "test_pick_engine", "str"),
+    ("count_parameters", "count_parameters", "test_count_parameters", "int"),
+    ("state_dict_bytes", "state_dict_bytes", "test_state_dict_bytes", "int"),
+    ("macs", "conv2d_macs", "test_macs", "int"),
+    ("macs", "linear_macs", "test_macs", "int"),
+    ("median_ratio", "median_ratio", "test_median_ratio", "float"),
+    ("width_speedup", "width_speedup", "test_width_speedup", "float"),
+]
+MUTANTS += [equal_to_everything("00_orientation", answer, function, caught_by, kind)
+            for answer, function, caught_by, typed in EQUAL_TO_EVERYTHING
+            for kind in ("object", typed)]
+MUTANTS.append(Mutant("width_speedup", '''
+class _AgreeingFloat(float):
+    def __eq__(self, other):
+        return True
+
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__
+    __hash__ = float.__hash__
+
+
+class _AgreeingInt(int):
+    __eq__ = _AgreeingFloat.__eq__
+    __hash__ = int.__hash__
+
+
+def width_speedup(x):
+    return benchmark.Speedup(ratio=_AgreeingFloat(9.0), baseline_seconds=1.0, candidate_seconds=1.0,
+                             baseline_times=(1.0,), candidate_times=(1.0,), threads=_AgreeingInt(2))
+''', "test_width_speedup", "a Speedup built by hand whose ratio and threads agree with everything"))
