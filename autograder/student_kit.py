@@ -56,6 +56,7 @@ REFERENCE_IMPLEMENTATIONS = {
     ("01_pruning", "agp_sparsity"),        # utils.schedules.agp_sparsity
     ("01_pruning", "remove_channels"),     # utils.channel_pruning
     ("02_quantization", "fake_quant"),     # utils.quantization: FakeQuantizeSTE.apply(...)
+    ("05_pipeline", "fold_bn"),            # utils.bn_folding.fold_bn
 }
 
 # Zip entries get this timestamp: the same course gives the same zip, byte for byte.
