@@ -88,7 +88,7 @@ EQUAL_TO_EVERYTHING = [
 ]
 MUTANTS += [equal_to_everything("00_orientation", answer, function, caught_by, kind)
             for answer, function, caught_by, typed in EQUAL_TO_EVERYTHING
-            for kind in ("object", typed)]
+            for kind in dict.fromkeys(("object", typed))]
 MUTANTS.append(Mutant("width_speedup", '''
 class _AgreeingFloat(float):
     def __eq__(self, other):

@@ -17,7 +17,7 @@ caught for its own mistake and not for a side effect.
 
 from functools import partial
 
-from . import edited, edited_many
+from . import edited, edited_many, equal_to_everything
 
 _mutant = partial(edited, "01_pruning")
 _edits = partial(edited_many, "01_pruning")
@@ -120,3 +120,23 @@ MUTANTS = [
     _mutant("storage_functions", "t.numel() * t.element_size()", "4 * t.numel()", "test_storage",
             "assumes every tensor is float32 (4 bytes per element)"),
 ]
+
+# Answers that do no work and return an object equal to everything (a plain object, and a
+# subclass of the type the test expects): the strict checks reject them on type.
+EQUAL_TO_EVERYTHING = [
+    ("magnitude_mask", "magnitude_mask", "test_magnitude_mask", "tensor"),
+    ("sparsity_functions", "sparsity", "test_sparsity", "float"),
+    ("sparsity_functions", "layer_sparsity", "test_sparsity", "dict"),
+    ("sparsity_functions", "overall_sparsity", "test_sparsity", "float"),
+    ("ln_structured_mask", "ln_structured_mask", "test_ln_structured", "tensor"),
+    ("global_magnitude_masks", "global_magnitude_masks", "test_global_masks", "list"),
+    ("choose_sparsities", "choose_sparsities", "test_choose_sparsities", "dict"),
+    ("agp_sparsity", "agp_sparsity", "test_agp", "float"),
+    ("remove_channels", "remove_channels", "test_remove_channels", "object"),
+    ("storage_functions", "state_dict_bytes", "test_storage", "int"),
+    ("storage_functions", "csr_bytes", "test_storage", "int"),
+    ("storage_functions", "bitmask_bytes", "test_storage", "int"),
+]
+MUTANTS += [equal_to_everything("01_pruning", answer, function, caught_by, kind)
+            for answer, function, caught_by, typed in EQUAL_TO_EVERYTHING
+            for kind in dict.fromkeys(("object", typed))]
