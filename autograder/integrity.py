@@ -296,6 +296,8 @@ def _real_spec(name):
     parent = name.rpartition(".")[0]
     path = _seal.import_lists["sys.path"] if not parent else getattr(
         _seal.modules.get(parent, sys.modules.get(parent)), "__path__", None)
+    if path is None:            # the parent is no package: no real module has this name
+        return None
     for finder in _seal.import_lists["sys.meta_path"]:
         find_spec = getattr(finder, "find_spec", None)
         try:
@@ -325,8 +327,21 @@ def _shadowing_imports():
 # -- threads -------------------------------------------------------------------------------------
 def _new_threads():
     """Idents of the Python threads started after the seal (from the interpreter's own list of
-    thread states: a thread removed from ``threading._active`` is still found)."""
-    return sorted(set(sys._current_frames()) - _seal.threads)
+    thread states: a thread removed from ``threading._active`` is still found), but the kernel's
+    own: pyzmq starts its garbage-collector thread on the first large message (a long print)."""
+    return sorted(set(sys._current_frames()) - _seal.threads - _kernel_threads())
+
+
+def _kernel_threads():
+    """The ident of pyzmq's garbage-collector thread, if running and still pyzmq's own (its
+    class, no ``run`` or target of the submission's)."""
+    collector = getattr(sys.modules.get("zmq.utils.garbage"), "gc", None)
+    thread = getattr(collector, "thread", None)
+    if (thread is None or type(thread).__module__ != "zmq.utils.garbage"
+            or type(thread).__qualname__ != "GarbageCollectorThread" or "run" in vars(thread)
+            or getattr(thread, "_target", None) is not None):
+        return set()
+    return {thread.ident}
 
 
 def _thread_label(ident):

@@ -41,22 +41,23 @@ SHELL_ATTACKS = {
                        "    if event == 'call' and frame.f_code.co_name == '<module>':\n"
                        "        _rebind(frame.f_globals)\n"
                        "sys.settrace(tracer)", "sys.settrace", "release"),
-    "background_thread": ("import math, threading, time\n"
+    "background_thread": ("import threading, time, utils.grading\n"
                           "def keep_patching():\n"
                           "    while True:\n"
-                          "        math.isclose = lambda *a, **k: True\n"
+                          "        utils.grading.assert_answer = lambda *a, **k: None\n"
                           "        time.sleep(0.001)\n"
                           "threading.Thread(target=keep_patching, daemon=True).start()",
                           "started by the submission", "wrong_median"),
     "fake_module": ("import sys, types\n"
-                    "fake = types.ModuleType('math')\n"
-                    "fake.isclose = lambda *a, **k: True\n"
-                    "sys.modules['math'] = fake", "math", "wrong_median"),
+                    "fake = types.ModuleType('utils.grading')\n"
+                    "fake.assert_answer = lambda *a, **k: None\n"
+                    "sys.modules['utils.grading'] = fake", "utils.grading", "wrong_median"),
     "replaced_import": ("import builtins, types\n"
-                        "fake = types.ModuleType('math')\n"
-                        "fake.isclose = lambda *a, **k: True\n"
+                        "fake = types.ModuleType('utils.grading')\n"
+                        "fake.assert_answer = lambda *a, **k: None\n"
                         "_import = builtins.__import__\n"
-                        "builtins.__import__ = lambda name, *a, **k: fake if name == 'math' else _import(name, *a, **k)",
+                        "builtins.__import__ = lambda name, *a, **k: (fake if name == 'utils.grading'\n"
+                        "                                             else _import(name, *a, **k))",
                         "builtins.__import__", "wrong_median"),
     "errors_not_sent": ("session = get_ipython().kernel.session\n"
                         "_send = session.send\n"

@@ -17,6 +17,7 @@ import pytest
 import utils.grading
 from autograder import autograde, course, execution, gradebook
 from autograder.mutation import cell_index
+from attacks import EQUAL_TO_EVERYTHING, SHELL_ATTACKS
 
 pytestmark = pytest.mark.notebooks
 
@@ -63,12 +64,14 @@ def _rigged(*args, **kwargs):
     result = _real_speedup(*args, **kwargs)
     return type(result)(**{**result.__dict__, "ratio": 3.0})
 benchmark.speedup = _rigged"""
+# Logs into the submission's own folder (the only one the sandbox lets it write), which nbgrader
+# keeps as grading/autograded/<student>/<lab>/.
 LOG_CASES = """import os, statistics
 def median_ratio(baseline_times, candidate_times):
     student = os.environ.get("AUTOGRADER_STUDENT", "none")
-    with open(os.path.join({folder!r}, student), "a") as log:
+    with open(student, "a") as log:
         log.write(repr(baseline_times) + "\\n")   # the cases the tests drew
-    with open(os.path.join({folder!r}, student + ".env"), "w") as env:
+    with open(student + ".env", "w") as env:
         env.write(os.environ.get("OMP_WAIT_POLICY", "unset"))
     return statistics.median(baseline_times) / statistics.median(candidate_times)"""
 WARNING_PICK_ENGINE = """import warnings
@@ -82,6 +85,10 @@ def pick_engine(supported):
     raise ValueError(f"supported has no quantized engine: {supported}")"""
 
 
+ALL_TESTS = ("test_pick_engine", "test_count_parameters", "test_state_dict_bytes", "test_macs",
+             "test_median_ratio", "test_width_speedup")
+
+
 @dataclass
 class Case:
     edits: tuple = ()
@@ -91,6 +98,15 @@ class Case:
     event: str = None          # a kind of event the report lists
     detail: str = None         # a phrase in that event's detail
     release: bool = False      # start from the untouched release instead of the solution
+
+
+def attack_case(name):
+    code, detail, base = SHELL_ATTACKS[name]
+    if base == "release":
+        return Case((prepend("pick_engine", code),), release=True, score=0, wrong=ALL_TESTS,
+                    event="restored", detail=detail)
+    return Case((replace("median_ratio", WRONG_MEDIAN), prepend("pick_engine", code)), score=7,
+                wrong=("test_median_ratio",), event="restored", detail=detail)
 
 
 CASES = {
@@ -129,6 +145,9 @@ CASES = {
         score=7, wrong=("test_median_ratio",), event="tampered_during_test",
         detail="math.isclose, torch.allclose, torch.equal"),
     "warns": Case((replace("pick_engine", WARNING_PICK_ENGINE),)),
+    "equal_to_everything": Case((replace("pick_engine", EQUAL_TO_EVERYTHING),), release=True,
+                                score=0, wrong=ALL_TESTS),
+    **{f"shell_{name}": attack_case(name) for name in SHELL_ATTACKS},
 }
 
 
@@ -153,13 +172,17 @@ def lab_course(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def graded(lab_course, tmp_path_factory):
-    cases_folder = tmp_path_factory.mktemp("cases")
-    cases = dict(CASES, logs_cases_a=Case((replace("median_ratio", LOG_CASES.format(folder=str(cases_folder))),)),
-                 logs_cases_b=Case((replace("median_ratio", LOG_CASES.format(folder=str(cases_folder))),)))
+    cases = dict(CASES, logs_cases_a=Case((replace("median_ratio", LOG_CASES),)),
+                 logs_cases_b=Case((replace("median_ratio", LOG_CASES),)))
     for name, case in cases.items():
         course.submit(lab_course, LAB, name, build(lab_course, name, case))
     outcomes = autograde.autograde([LAB], course=lab_course, jobs=2, timeout=CELL_TIMEOUT)
-    return {o.student: o for o in outcomes}, cases_folder
+    return {o.student: o for o in outcomes}, Path(lab_course, "grading", "autograded")
+
+
+def logged(autograded, student, suffix=""):
+    """What ``student``'s LOG_CASES submission wrote in its own folder."""
+    return (autograded / student / LAB / f"{student}{suffix}").read_text()
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -188,8 +211,7 @@ def test_a_huge_print_is_capped_in_the_graded_notebook(graded, lab_course):
 
 
 def test_hidden_tests_draw_cases_per_student(graded):
-    cases_folder = graded[1]
-    first, second = [(cases_folder / s).read_text() for s in ("logs_cases_a", "logs_cases_b")]
+    first, second = [logged(graded[1], s) for s in ("logs_cases_a", "logs_cases_b")]
     assert graded[0]["logs_cases_a"].score == graded[0]["logs_cases_b"].score == FULL_MARKS
     assert first != second, "two students with the same code must get different random cases"
     assert execution.STUDENT_VARIABLE == utils.grading.STUDENT_VARIABLE
@@ -197,19 +219,19 @@ def test_hidden_tests_draw_cases_per_student(graded):
 
 def test_kernels_wait_passively_at_openmp_barriers(graded):
     """Two-thread kernels graded side by side must not spin on each other's cores."""
-    assert (graded[1] / "logs_cases_a.env").read_text() == os.environ.get("OMP_WAIT_POLICY",
-                                                                          "PASSIVE")
+    expected = os.environ.get("OMP_WAIT_POLICY", "PASSIVE")
+    assert logged(graded[1], "logs_cases_a", ".env") == expected
 
 
 def test_regrading_is_idempotent_and_backs_up_the_gradebook(graded, lab_course):
-    cases_folder = graded[1]
     before = gradebook.snapshot(gradebook.path(lab_course))
-    logged = (cases_folder / "logs_cases_a").read_text()
+    drawn = logged(graded[1], "logs_cases_a")
     backups = set((Path(lab_course) / "grading" / "backups").glob("*.db"))
     autograde.autograde([LAB], ["solution", "logs_cases_a", "untouched_release"],
                         course=lab_course, jobs=2)
     assert gradebook.snapshot(gradebook.path(lab_course)) == before
-    assert (cases_folder / "logs_cases_a").read_text() == logged * 2, "the same cases, drawn again"
+    # nbgrader regrades into a fresh copy of the submission: the log holds this run's cases only
+    assert logged(graded[1], "logs_cases_a") == drawn, "the same cases, drawn again"
     new_backups = set((Path(lab_course) / "grading" / "backups").glob("*.db")) - backups
     assert len(new_backups) == 1
     assert gradebook.snapshot(new_backups.pop()) == before
@@ -253,3 +275,30 @@ def test_library_warnings_cost_no_points(lab_course, option, score):
     assert outcome.score == score, outcome.scores
     graded_nb = Path(lab_course, "grading", "autograded", student, LAB, f"{LAB}.ipynb").read_text()
     assert "deprecated" not in graded_nb.lower()
+
+
+@pytest.fixture(scope="module")
+def unguarded(lab_course):
+    """Each attack's notebook run by plain nbclient (no autograder): the test cells that pass."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nbclient import NotebookClient
+
+    def run(name):
+        nb = nbformat.read(build(lab_course, f"unguarded_{name}", CASES[name]), as_version=4)
+        NotebookClient(nb, timeout=CELL_TIMEOUT * 3, kernel_name="python3", allow_errors=True,
+                       resources={"metadata": {"path": str(lab_course)}}).execute()
+        return {cell.metadata.nbgrader["grade_id"] for cell in nb.cells
+                if execution.is_test_cell(cell) and not any(o.output_type == "error" for o in cell.outputs)}
+
+    names = [name for name in CASES if name.startswith("shell_")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(names, pool.map(run, names)))
+
+
+@pytest.mark.parametrize("name", sorted(f"shell_{name}" for name in SHELL_ATTACKS))
+def test_each_attack_works_unguarded(unguarded, name):
+    """Without the autograder's guard, the attack passes test cells that the graded run fails:
+    the guarded score above is the guard's doing, not an attack that never worked."""
+    assert unguarded[name] & set(CASES[name].wrong), (
+        f"{name} passes none of {CASES[name].wrong} even unguarded: it tests nothing")

@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from autograder import autograde, course, execution
+from attacks import SHELL_ATTACKS
 from autograder.mutants import lab_mutants, write_submission
 
 pytestmark = pytest.mark.notebooks
@@ -52,12 +53,12 @@ WRONG_VERSIONS = {
         ("integer_linear", "bias quantized to int8 (saturates)", {"test_integer_linear"}, 18),
     ],
     "03_fx_ptq": [
-        # an uncalibrated model: int8 accuracy falls to 45 % (test_size checks it) and the
-        # observers hold no ranges to read back (test_qparams)
-        ("ptq_fx", "calibrating on no data", {"test_ptq_fx", "test_size", "test_qparams"}, 8),
-        ("ptq_fx", "converting the wrong model (a fresh, uncalibrated prepared copy)",
-         {"test_ptq_fx", "test_size", "test_qparams"}, 8),
+        # an uncalibrated model costs test_ptq_fx alone: the benchmark's size and speed checks
+        # are not graded, and the readers are graded on models built by reference_ptq
+        ("ptq_fx", "calibrating on no data", {"test_ptq_fx"}, 10),
+        ("ptq_fx", "converting the wrong model (a fresh, uncalibrated prepared copy)", {"test_ptq_fx"}, 10),
         ("readers", "reads the weight scale as the activation scale", {"test_qparams"}, 12),
+        ("ptq_fx", "ptq_fx returns a tuple equal to everything (no work)", {"test_ptq_fx"}, 10),
     ],
     "04_fx_qat": [
         ("finetune", "never disables the observers (qparams keep moving)", {"test_finetune"}, 12),
@@ -65,8 +66,25 @@ WRONG_VERSIONS = {
          {"test_finetune"}, 12),
         ("convert", "converts without deepcopy: convert_fx rewrites the prepared QAT model",
          {"test_convert"}, 13),
+        # test 4 runs on a reference low-bit mapping: a wrong one costs test_low_bit alone
+        ("low_bit", "low_bit_qconfig_mapping returns a object equal to everything (no work)",
+         {"test_low_bit"}, 13),
     ],
 }
+
+
+# The blank release with the shell attacks of tests/test_autograde.py (each shown there to turn
+# every failing test cell of lab 00 into a pass when unguarded) stacked in its first answer cell.
+ATTACKS = ("input_transformer", "post_transformer", "transform_cell", "ast_transformer",
+           "custom_exception_handler", "event_callback", "errors_not_sent")
+
+
+def attacked_release(release, path):
+    nb = nbformat.read(release, as_version=4)
+    first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    first.source = "\n".join(SHELL_ATTACKS[a][0] for a in ATTACKS) + "\n" + first.source
+    nbformat.write(nb, path)
+    return path
 
 
 def mutant(lab, answer, why):
@@ -82,7 +100,9 @@ def submissions(lab, scratch):
                   for cell in nbformat.read(release, as_version=4).cells
                   if execution.is_test_cell(cell)}
     cases = {"solution": (course.solution_notebook(lab, scratch), set(), full),
-             "untouched_release": (release, test_cells, 0)}
+             "untouched_release": (release, test_cells, 0),
+             "attacked_release": (attacked_release(release, scratch / f"{lab}-attacked.ipynb"),
+                                  test_cells, 0)}
     for i, (answer, why, lost, score) in enumerate(WRONG_VERSIONS[lab], start=1):
         path = write_submission(course.solution_notebook(lab, scratch), mutant(lab, answer, why),
                                 scratch / f"{lab}-wrong{i}.ipynb")
@@ -111,7 +131,7 @@ def test_every_lab_is_graded_here():
 
 def cases():
     return [(lab, student) for lab in sorted(WRONG_VERSIONS)
-            for student in ["solution", "untouched_release",
+            for student in ["solution", "untouched_release", "attacked_release",
                             *(f"wrong{i}" for i in range(1, len(WRONG_VERSIONS[lab]) + 1))]]
 
 
@@ -119,7 +139,13 @@ def cases():
 def test_each_submission_gets_its_stated_score(graded, lab, student):
     outcome, lost, score = graded[lab, student]
     assert outcome.status == "graded" and outcome.stopped is None, outcome
-    assert outcome.events == [], "a submission built from the lab must not trip the integrity checks"
+    if student == "attacked_release":
+        restored = " ".join(e["detail"] for e in outcome.events if e["kind"] == "restored")
+        for label in ("cleanup_transforms", "input_transformers_post", "shell.transform_cell",
+                      "ast_transformers", "custom_exceptions", "callback", "kernel.session.send"):
+            assert label in restored, (label, outcome.events)
+    else:
+        assert outcome.events == [], "a submission built from the lab must not trip the integrity checks"
     assert outcome.max_score == FULL_MARKS[lab]
     assert {g for g, (s, m) in outcome.scores.items() if s != m} == lost, outcome.scores
     assert outcome.score == score
