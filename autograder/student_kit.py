@@ -1,15 +1,18 @@
 """The student kit: one zip with what students need and none of the answers (``make student-kit``).
 
-``dist/model-compression-lab-student.zip`` unpacks to one folder, ``model-compression-lab-student/``:
+``dist/model-compression-lab-student.zip`` unpacks to one folder,
+``model-compression-lab-student/``, holding:
 
 - ``labs/``, ``utils/``, ``data/`` and ``LICENSE``, copied from the course (no caches), and the
-  student's Jupyter settings (``jupyter/student/``, ``jupyter/lab-settings/``; see jupyter/README.md);
+  student's Jupyter settings (``jupyter/student/``, ``jupyter/lab-settings/``; see
+  ``jupyter/README.md``);
 - the student set-up, copied from the templates in ``student_kit/``: ``README.md`` (first commands
   ``make lab`` and ``make check LAB=<lab>``), ``Makefile``, ``pyproject.toml`` (installs ``utils``
   only), ``environment.yml``, ``self_check.py`` and ``nbgrader_config.py``.
 
 Nothing else: no ``solutions/``, no ``autograder/`` (its ``mutants`` are wrong answers next to the
-right ones), no ``grading/``, no ``tests/``, no instructor Jupyter settings (``jupyter/instructor/``).
+right ones), no ``grading/``, no ``tests/``, no instructor Jupyter settings
+(``jupyter/instructor/``).
 
 Before writing the zip, :func:`build` looks for the answers in every text file of the kit
 (notebooks: every string in their JSON): the lines of each hidden test and each worked solution,
@@ -130,7 +133,8 @@ def answer_blocks(course_dir=course.REPO):
                 if marker and marker.group(1) == "BEGIN":
                     kind, lines = marker.group(2), []
                 elif marker and kind:
-                    blocks.append(AnswerBlock(kind, lab, grade_id, significant_lines("\n".join(lines))))
+                    text = significant_lines("\n".join(lines))
+                    blocks.append(AnswerBlock(kind, lab, grade_id, text))
                     kind = None
                 elif kind:
                     lines.append(line)

@@ -59,7 +59,8 @@ def failure(cell):
             return f"{output.ename}: {output.evalue}".strip().rstrip(":")
     for output in cell.outputs:
         if output.output_type == "stream" and output.name == "stderr":
-            return "wrote to stderr (a graded cell must not): " + output.text.strip().splitlines()[0]
+            first_line = (output.text.strip().splitlines() or [""])[0]
+            return f"wrote to stderr (a graded cell must not): {first_line}"
     return f"{score:g} of {max_score:g} points"
 
 

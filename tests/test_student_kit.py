@@ -10,6 +10,7 @@ student's Jupyter settings) and ``make check``. Every import of ``utils`` is che
 the unpacked kit.
 """
 
+import importlib.util
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from autograder import course, student_kit
@@ -293,9 +295,11 @@ def test_make_check_reports_each_visible_test_and_exits_accordingly(installed, k
     python, env = installed
     lab = "00_orientation"
     notebook = kit / "labs" / lab / f"{lab}.ipynb"
-    tests = [c["metadata"]["nbgrader"]["grade_id"] for c in json.loads(notebook.read_text())["cells"]
+    cells = json.loads(notebook.read_text())["cells"]
+    tests = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
              if c["metadata"].get("nbgrader", {}).get("grade")
              and not c["metadata"]["nbgrader"].get("solution")]
+    release = notebook.read_text()
     blank = run(["make", "check", f"LAB={lab}"], cwd=kit, env=env)
     assert blank.returncode != 0
     assert f"{lab}: 0 of {len(tests)} visible tests pass" in blank.stdout
@@ -309,6 +313,60 @@ def test_make_check_reports_each_visible_test_and_exits_accordingly(installed, k
     assert f"{lab}: {len(tests)} of {len(tests)} visible tests pass" in answered.stdout
     assert all(re.search(rf"^  pass  {g}$", answered.stdout, re.M) for g in tests)
 
+    # Tests edited to pass: every visible test passes, and the check still fails and says why.
+    edited = json.loads(release)
+    for cell in edited["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") in tests:
+            cell["source"] = ['print("all tests passed")\n']
+    notebook.write_text(json.dumps(edited))
+    cheated = run(["make", "check", f"LAB={lab}"], cwd=kit, env=env)
+    assert cheated.returncode != 0
+    assert f"{lab}: {len(tests)} of {len(tests)} visible tests pass" in cheated.stdout
+    assert f"{lab}: a read-only test cell was changed" in cheated.stdout
+
     missing = run(["make", "check"], cwd=kit, env=env)
     assert missing.returncode != 0
     assert f"LAB must be one of {', '.join(RELEASED_LABS)}; got nothing" in missing.stderr
+
+
+# --- the self-check's report, cell by cell ----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def self_check():
+    spec = importlib.util.spec_from_file_location("self_check",
+                                                  student_kit.TEMPLATES / "self_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def graded_cell(grade_id, outputs, solution=False):
+    cell = nbformat.v4.new_code_cell("...")
+    cell.metadata["nbgrader"] = {"grade": True, "solution": solution, "grade_id": grade_id,
+                                 "points": 2, "locked": not solution, "schema_version": 3}
+    cell.outputs = [nbformat.from_dict(output) for output in outputs]
+    return cell
+
+
+def test_self_check_names_each_visible_test_and_why_it_failed(self_check):
+    error = {"output_type": "error", "ename": "AssertionError", "evalue": "expected 12, got 11",
+             "traceback": []}
+    stub = {"output_type": "error", "ename": "NotImplementedError", "evalue": "", "traceback": []}
+    stderr = {"output_type": "stream", "name": "stderr", "text": "UserWarning: careful\nmore\n"}
+    ok = {"output_type": "stream", "name": "stdout", "text": "all tests passed\n"}
+    partial = {"output_type": "execute_result", "data": {"text/plain": "1"}, "metadata": {},
+               "execution_count": 1}
+    nb = nbformat.v4.new_notebook(cells=[
+        graded_cell("test_a", [ok]), graded_cell("test_b", [error]), graded_cell("test_c", [stub]),
+        graded_cell("test_d", [stderr]), graded_cell("test_e", [partial]),
+        graded_cell("written_answer", [], solution=True)])   # manually graded: not a test
+    text, failed = self_check.summary("00_orientation", nb)
+    assert failed == 4
+    assert text.splitlines() == [
+        "  pass  test_a",
+        "  FAIL  test_b                           AssertionError: expected 12, got 11",
+        "  FAIL  test_c                           NotImplementedError: not answered yet",
+        "  FAIL  test_d                           wrote to stderr (a graded cell must not): "
+        "UserWarning: careful",
+        "  FAIL  test_e                           1 of 2 points",
+        "00_orientation: 1 of 5 visible tests pass"]
