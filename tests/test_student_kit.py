@@ -7,7 +7,7 @@
 kit into it editable with pip (``--no-deps``, as ``pip install -e .`` does once the pins are
 there), then runs the rest of the kit's ``make install`` for real (the kernel into the venv, the
 student's Jupyter settings) and ``make check``. Every import of ``utils`` is checked to come from
-the unpacked kit.
+the unpacked kit. ``make lab`` itself (a JupyterLab server) is not started here.
 """
 
 import importlib.util
