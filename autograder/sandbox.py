@@ -16,11 +16,18 @@ What the kernel sees (nothing else of the instructor's machine exists inside):
   ``grading/autograded/<student>/<lab>/``: that submission's files only), a private ``/tmp`` and
   ``HOME`` (a memory file system, gone with the kernel), and the folder of the kernel's ZMQ
   ``ipc`` sockets and connection file;
-* a new ``/proc`` (its own processes only), a minimal ``/dev``;
+* a new ``/proc`` (its own processes only; ``/proc/sys`` and ``/proc/sysrq-trigger``
+  read-only), a minimal ``/dev``;
+* no capabilities (``--cap-drop ALL``, and bwrap sets ``no_new_privs``): run by root, the kernel
+  is uid 0 but cannot mount, create devices or regain privileges through a setuid program;
 * no network: only its own loopback, so nothing outside (the host's loopback services included)
   is reachable; the kernel talks to nbgrader over ``ipc`` sockets in the bound folder;
 * an environment cleared to :attr:`SandboxedKernelManager.environment` patterns (locale, thread
   and torch settings, the autograder's variables): no tokens or secrets of the instructor's shell.
+
+When the kernel has ended, anything in the submission's folder that is neither a file nor a
+folder (a symbolic link nbgrader would write the graded notebook through, a FIFO) is removed
+(:func:`remove_planted_files`).
 
 Every process the kernel starts ends with it: the kernel is the only child of the sandbox's
 PID 1 (bwrap), and when it exits the kernel's PID namespace is torn down, which kills every
@@ -49,6 +56,7 @@ import os
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -59,7 +67,8 @@ from jupyter_client import AsyncKernelManager
 from traitlets import Bool, Integer, List, Unicode
 
 __all__ = ["Caps", "SandboxUnavailable", "SandboxedKernelManager", "bwrap_command",
-           "check_available", "find_bwrap", "kit_paths", "INSTALL_HINT"]
+           "check_available", "find_bwrap", "kit_paths", "matplotlib_font_caches", "python_paths",
+           "remove_planted_files", "INSTALL_HINT"]
 
 REPO = Path(__file__).resolve().parent.parent
 GiB = 1024 ** 3
@@ -70,8 +79,9 @@ INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; 
 SYSTEM_ENTRIES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 #: The files of /etc that the dynamic loader, Python, SSL and fonts read; not the rest of /etc.
 ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezone", "passwd",
-               "group", "nsswitch.conf", "hosts", "host.conf", "alternatives", "ssl",
-               "ca-certificates", "fonts", "mime.types", "matplotlibrc", "os-release")
+               "group", "nsswitch.conf", "hosts", "host.conf", "alternatives", "ssl/certs",
+               "ssl/openssl.cnf", "ca-certificates", "fonts", "mime.types", "matplotlibrc",
+               "os-release")
 HOME = "/tmp/home"
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -115,10 +125,11 @@ def kit_paths(repo=REPO):
 def python_paths():
     """Python's installation and the virtual environment (bound read-only where not already
     under a system entry)."""
-    paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    paths.add(Path(sys.executable).parent)
+    paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
+                                         Path(sys.executable).parent)}
     return sorted(p for p in paths
-                  if not any(p.is_relative_to(entry) for entry in SYSTEM_ENTRIES))
+                  if not any(p.is_relative_to(entry) for entry in SYSTEM_ENTRIES)
+                  and not any(p != q and p.is_relative_to(q) for q in paths))
 
 
 def system_arguments():
@@ -132,8 +143,28 @@ def system_arguments():
             args += ["--ro-bind", entry, entry]
     for name in ETC_ENTRIES:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    return args + ["--ro-bind", "/sys", "/sys", "--proc", "/proc", "--dev", "/dev",
-                   "--tmpfs", "/tmp"]
+    # Root without capabilities still owns /proc/sys and /proc/sysrq-trigger (writing 'b' to
+    # the latter reboots the machine): read-only, as /sys.
+    return args + ["--ro-bind", "/sys", "/sys", "--proc", "/proc", "--ro-bind", "/proc/sys",
+                   "/proc/sys", "--ro-bind-try", "/proc/sysrq-trigger", "/proc/sysrq-trigger",
+                   "--dev", "/dev", "--tmpfs", "/tmp"]
+
+
+def remove_planted_files(folder):
+    """Remove what a submission may leave in its folder for nbgrader to trip on once the kernel
+    is gone: symbolic links (nbgrader would write the graded notebook *through* one, onto any
+    file the instructor can write, or read a solution through one into the feedback) and FIFOs,
+    sockets or devices (reading one blocks). Returns the paths removed, relative to ``folder``."""
+    removed = []
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            mode = os.lstat(path).st_mode
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                os.unlink(path)
+                removed.append(os.path.relpath(path, folder))
+        dirs[:] = [d for d in dirs if os.path.lexists(os.path.join(root, d))]
+    return sorted(removed)
 
 
 def matplotlib_font_caches():
@@ -156,7 +187,7 @@ def bwrap_command(kernel_cmd, *, workdir, private, environment, bwrap="bwrap", r
     """
     workdir, private = os.path.realpath(workdir), os.path.realpath(private)
     args = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
             "--hostname", "sandbox"]
     system = system_arguments()
     if tmp_size:
@@ -338,6 +369,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     _caps = None
     _private = None
+    _workdir = None
     _caps_seen = ()
 
     # -- start ------------------------------------------------------------------------------------
@@ -360,6 +392,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         if not workdir:
             raise ValueError("cwd: the sandbox needs the submission's folder as the kernel's "
                              "working directory, got none")
+        self._workdir = workdir
         name = os.path.basename(self._private).removeprefix("autograder-")
         self._caps = Caps(name, self.memory_limit, self.process_limit).create()
         if self._caps.fallbacks():
@@ -396,6 +429,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self._caps is not None:
             self._caps.remove()
             self._caps = None
+        if self._workdir and not restart:     # every process of the kernel has ended
+            planted = remove_planted_files(self._workdir)
+            if planted:
+                self.log.warning("removed what the submission left in its folder that is not "
+                                 "a file or folder: %s", ", ".join(planted))
+            self._workdir = None
         if self._private and not restart:
             shutil.rmtree(self._private, ignore_errors=True)
             self._private = None

@@ -29,6 +29,7 @@ MEMORY_LIMIT = 2 * GiB        # lab 00's kernel needs about 0.5 GiB
 PROCESS_LIMIT = 64            # lab 00's kernel runs about 15 threads
 MARKER = f"sandbox-test-{uuid.uuid4().hex[:12]}"     # in the command line of every process spawned
 NOTEBOOKS = pytest.mark.notebooks
+CANARY = "a file of the instructor's, outside the submission's folder"
 
 
 # -- the attacks -----------------------------------------------------------------------------------
@@ -44,7 +45,12 @@ for _path in {readable!r}:
 for _path in {writable!r}:
     _probe("write", _path, _os.O_WRONLY)
 for _folder in {listed!r}:
-    print("PROBE list", _folder, sorted(_os.listdir(_folder)) if _os.path.isdir(_folder) else None)"""
+    print("PROBE list", _folder, sorted(_os.listdir(_folder)) if _os.path.isdir(_folder) else None)
+print("PROBE", [_line for _line in open("/proc/self/status") if _line.startswith("CapEff")][0])
+# Leave nbgrader a link: it writes the graded notebook through it, onto <course>/canary.txt.
+_os.remove("{notebook}")
+_os.symlink("../../../../canary.txt", "{notebook}")
+_os.mkfifo("planted_fifo")"""
 
 # Outlive the kernel, then give the whole class full marks (the issue's attack).
 WRITER = """import sqlite3, sys, time
@@ -82,6 +88,7 @@ def probe_paths(lab_course):
     """What the snooping submission tries: {"readable": [...], "writable": [...], "listed": [...]}."""
     grading = Path(lab_course) / "grading"
     return {
+        "notebook": f"{LAB}.ipynb",
         "readable": [str(Path(lab_course) / "solutions" / LAB / f"{LAB}.ipynb"),
                      str(course.REPO / "solutions" / LAB / f"{LAB}.ipynb"),
                      str(grading / "gradebook.db"),
@@ -89,7 +96,8 @@ def probe_paths(lab_course):
                      str(course.REPO / "autograder" / "autograde.py"),
                      "/etc/shadow"],
         "writable": [str(course.REPO / "utils" / "__init__.py"),
-                     str(course.REPO / "autograder" / "integrity.py")],
+                     str(course.REPO / "autograder" / "integrity.py"),
+                     "/proc/sys/vm/swappiness"],
         "listed": [str(grading / "autograded"), str(Path.home())],
     }
 
@@ -160,6 +168,7 @@ def listener():
 def lab_course(tmp_path_factory):
     directory = course.scratch_course(tmp_path_factory.mktemp("course"), [LAB])
     course.release([LAB], directory)
+    (directory / "canary.txt").write_text(CANARY)
     return directory
 
 
@@ -207,6 +216,7 @@ def test_a_submission_sees_neither_solutions_nor_grading_nor_home(graded, lab_co
         assert f"write {path} EROFS" in lines, lines
     autograded, home = paths["listed"]
     assert f"list {autograded} ['snoops']" in lines, "only its own folder of grading/"
+    assert "CapEff:\t0000000000000000" in lines, "no capabilities, even when graded by root"
     python_in_home = sorted({p.relative_to(Path.home()).parts[0] for p in sandbox.python_paths()
                              if p.is_relative_to(Path.home())})
     seen = next(line for line in lines if line.startswith(f"list {home} "))
@@ -214,9 +224,19 @@ def test_a_submission_sees_neither_solutions_nor_grading_nor_home(graded, lab_co
 
 
 @NOTEBOOKS
+def test_links_left_in_its_folder_are_removed_before_nbgrader_writes(graded, lab_course):
+    folder = Path(lab_course, "grading", "autograded", "snoops", LAB)
+    assert (lab_course / "canary.txt").read_text() == CANARY
+    assert not (folder / f"{LAB}.ipynb").is_symlink()
+    assert nbformat.read(folder / f"{LAB}.ipynb", as_version=4).cells, "the graded notebook"
+    assert not os.path.lexists(folder / "planted_fifo")
+
+
+@NOTEBOOKS
 def test_the_probes_can_see_through_an_unsandboxed_kernel(graded, lab_course, tmp_path):
-    """The same snooping submission graded with --unsafe-no-sandbox reads the gradebook: the
-    probes above would catch a sandbox that let it through."""
+    """The same snooping submission graded with --unsafe-no-sandbox reads the gradebook, and
+    nbgrader writes through its link: the checks above would catch a sandbox that let either
+    through."""
     unsafe = Path(shutil.copytree(lab_course, tmp_path / "unsafe", ignore=shutil.ignore_patterns(
         "autograded", "reports", "backups")))
     for folder in (unsafe / "grading" / "submitted").iterdir():
@@ -226,6 +246,7 @@ def test_the_probes_can_see_through_an_unsandboxed_kernel(graded, lab_course, tm
                         unsafe_no_sandbox=True)
     lines = probes(unsafe, "snoops")
     assert f"read {lab_course / 'grading' / 'gradebook.db'} OPEN" in lines, lines
+    assert (unsafe / "canary.txt").read_text() != CANARY, "nbgrader wrote through the link"
 
 
 @NOTEBOOKS
@@ -277,10 +298,12 @@ def test_the_command_isolates_the_kernel(tmp_path):
     for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent",
                  "--new-session", "--clearenv"):
         assert flag in command
+    assert command[command.index("--cap-drop") + 1] == "ALL"
     pairs = {(command[i], command[i + 1], command[i + 2]) for i in range(len(command) - 2)}
     assert ("--bind", str(work), str(work)) in pairs
     assert ("--bind", str(private), str(private)) in pairs
     assert ("--setenv", "AUTOGRADER_STUDENT", "alice") in pairs
+    assert ("--ro-bind", "/proc/sys", "/proc/sys") in pairs
     assert command[command.index("--tmpfs") - 2:command.index("--tmpfs")] == ["--size", str(GiB)]
     assert command[-4:] == ["--", "python", "-m", "ipykernel_launcher"]
     bound = {command[i + 1] for i, arg in enumerate(command) if arg in ("--bind", "--ro-bind")}
@@ -329,3 +352,14 @@ def test_the_unsafe_flag_is_explicit_and_reaches_nbgrader():
     assert autograde._options(None, None, unsafe_no_sandbox=True) == [
         "--SandboxedKernelManager.unsafe_no_sandbox=True"]
     assert autograde._options(None, None) == []
+
+
+def test_links_and_fifos_are_removed_from_the_folder_files_stay(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "answer.txt").write_text("kept")
+    (tmp_path / "notebook.ipynb").symlink_to("/etc/passwd")
+    (tmp_path / "sub" / "up").symlink_to("..")
+    os.mkfifo(tmp_path / "sub" / "pipe")
+    assert sandbox.remove_planted_files(tmp_path) == ["notebook.ipynb", "sub/pipe", "sub/up"]
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "sub", "sub/answer.txt"]
