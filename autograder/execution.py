@@ -48,8 +48,12 @@ from .sandbox import SandboxedKernelManager
 # utils.grading.STUDENT_VARIABLE, which reads it (not imported: that would load torch into every
 # nbgrader process; tests/test_autograde.py checks the two agree)
 STUDENT_VARIABLE = "AUTOGRADER_STUDENT"
-INTEGRITY = "__import__('autograder.integrity').integrity"
-SEAL = f"{INTEGRITY}.seal()"
+# How the autograder reaches autograder.integrity in the kernel. The seal imports it, before any
+# student code runs; every later call finds its Entry class from a literal, looking up no name
+# the submission could rebind in the notebook's namespace (``__import__``, ``get_ipython``).
+SEAL = "__import__('autograder.integrity').integrity.Entry.seal()"
+INTEGRITY = ("[c for c in ().__class__.__base__.__subclasses__() "
+             "if c.__module__ == 'autograder.integrity' and c.__qualname__ == 'Entry'][0]")
 PROBE_SECONDS = 10
 
 
@@ -164,9 +168,9 @@ class GuardedExecute(Execute):
             if restored:
                 self._event("restored", label, f"replaced by the submission, restored: "
                                                f"{', '.join(restored)}")
-            remembered = self._evaluate(f"{INTEGRITY}.remember(get_ipython().user_ns, 'before')")
+            remembered = self._evaluate(f"{INTEGRITY}.remember('before')")
         else:
-            remembered = self._evaluate(f"{INTEGRITY}.remember(get_ipython().user_ns, 'after')")
+            remembered = self._evaluate(f"{INTEGRITY}.remember('after')")
             restored = self._evaluate(f"{INTEGRITY}.restore()") if is_test_cell(cell) else []
             if restored:
                 message = (f"{', '.join(restored)} replaced while this test ran: the test cannot "

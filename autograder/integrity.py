@@ -492,3 +492,23 @@ def _restore_builtins():
                if namespace.get(name, _MISSING) is not value]
     namespace.update(sealed)
     return changed
+
+
+class Entry:
+    """The autograder's way in (``autograder/execution.py``): it finds this class as the first
+    subclass of ``object`` with this module and name (created at the seal, before any student
+    code, so a look-alike class comes later) and calls these, so no name the submission could
+    rebind in the notebook's namespace is looked up."""
+
+    @staticmethod
+    def seal():
+        return seal()
+
+    @staticmethod
+    def restore():
+        return restore()
+
+    @staticmethod
+    def remember(phase):
+        return remember(_shell().user_ns, phase)
+

@@ -59,6 +59,14 @@ SHELL_ATTACKS = {
                         "builtins.__import__ = lambda name, *a, **k: (fake if name == 'utils.grading'\n"
                         "                                             else _import(name, *a, **k))",
                         "builtins.__import__", "wrong_median"),
+    # names the autograder's own calls into the kernel once looked up in the notebook namespace
+    "shadowed_names": ("import types\n"
+                       "_checks = types.SimpleNamespace(seal=lambda: 1, restore=lambda: [],\n"
+                       "                                remember=lambda *a: [])\n"
+                       "_fake = types.SimpleNamespace(integrity=_checks)\n"
+                       "__import__ = lambda *a, **k: _fake\n"
+                       "get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])",
+                       "cleanup_transforms", "release"),
     "errors_not_sent": ("session = get_ipython().kernel.session\n"
                         "_send = session.send\n"
                         "def send(stream, msg_or_type, *args, **kwargs):\n"
