@@ -4,8 +4,9 @@ It is nbgrader's validation, the same as JupyterLab's Validate button: ``labs/<l
 as saved on disk (save first) runs from the top in a fresh kernel, with this folder's
 ``nbgrader_config.py``. nbgrader's report comes first (each failing cell with its error), then one
 line per visible test cell. Hidden tests run only when your instructor grades, so passing here
-is necessary, not sufficient. Exit status: 0 when every visible test passes, 1 when one fails or
-a read-only cell was changed, 2 for a lab name that does not exist.
+is necessary, not sufficient. Written answers (graded by hand) are listed as given or not.
+Exit status: 0 when every visible test passes and every written answer is given, 1 otherwise or
+when a read-only cell was changed, 2 for a lab name that does not exist.
 
 Usage: python self_check.py <lab>
 """
@@ -64,18 +65,41 @@ def failure(cell):
     return f"{score:g} of {max_score:g} points"
 
 
+def written_answers(nb):
+    """The answers your instructor grades by hand: graded cells you write in."""
+    return [cell for cell in nb.cells
+            if nbgrader_utils.is_grade(cell) and nbgrader_utils.is_solution(cell)]
+
+
+def given(cell):
+    """A written answer is given once the cell differs from the release (nbgrader's checksum)."""
+    score, _ = nbgrader_utils.determine_grade(cell)
+    return score is None
+
+
 def summary(lab, nb):
-    """One line per visible test cell, then the count; returns (text, number failed)."""
-    lines, failed = [], 0
+    """One line per visible test cell and per written answer, then the counts; returns (text,
+    number of failing tests plus written answers not given)."""
+    lines, failed, missing = [], 0, 0
     for cell in test_cells(nb):
         why = failure(cell)
         failed += bool(why)
         name = cell.metadata.nbgrader.get("grade_id", "?")
         lines.append(f"  {'FAIL' if why else 'pass'}  {name:32s} {why[:100]}".rstrip())
-    total = len(test_cells(nb))
-    lines.append(f"{lab}: {total - failed} of {total} visible tests pass"
-                 + ("" if failed else " (hidden tests run when your instructor grades)"))
-    return "\n".join(lines), failed
+    for cell in written_answers(nb):
+        done = given(cell)
+        missing += not done
+        name = cell.metadata.nbgrader.get("grade_id", "?")
+        lines.append(f"  {'done' if done else 'TODO'}  {name:32s} written answer "
+                     f"{'given' if done else 'not given yet'} (your instructor grades it)")
+    total, written = len(test_cells(nb)), len(written_answers(nb))
+    counts = f"{lab}: {total - failed} of {total} visible tests pass"
+    if written:
+        counts += f"; {written - missing} of {written} written answers given"
+    if not failed and not missing:
+        counts += " (hidden tests run when your instructor grades)"
+    lines.append(counts)
+    return "\n".join(lines), failed + missing
 
 
 def main(argv):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbgrader import utils as nbgrader_utils
 
 from autograder import course, student_kit
 from autograder.__main__ import main
@@ -356,12 +357,15 @@ def test_self_check_names_each_visible_test_and_why_it_failed(self_check):
     ok = {"output_type": "stream", "name": "stdout", "text": "all tests passed\n"}
     partial = {"output_type": "execute_result", "data": {"text/plain": "1"}, "metadata": {},
                "execution_count": 1}
+    untouched, answered = (graded_cell(name, [], solution=True) for name in ("why", "how"))
+    for cell in (untouched, answered):   # the release's checksum; then the student writes
+        cell.metadata.nbgrader["checksum"] = nbgrader_utils.compute_checksum(cell)
+    answered.source = "Because the mask keeps the largest weights."
     nb = nbformat.v4.new_notebook(cells=[
         graded_cell("test_a", [ok]), graded_cell("test_b", [error]), graded_cell("test_c", [stub]),
-        graded_cell("test_d", [stderr]), graded_cell("test_e", [partial]),
-        graded_cell("written_answer", [], solution=True)])   # manually graded: not a test
-    text, failed = self_check.summary("00_orientation", nb)
-    assert failed == 4
+        graded_cell("test_d", [stderr]), graded_cell("test_e", [partial]), untouched, answered])
+    text, failed = self_check.summary("01_pruning", nb)
+    assert failed == 4 + 1
     assert text.splitlines() == [
         "  pass  test_a",
         "  FAIL  test_b                           AssertionError: expected 12, got 11",
@@ -369,4 +373,13 @@ def test_self_check_names_each_visible_test_and_why_it_failed(self_check):
         "  FAIL  test_d                           wrote to stderr (a graded cell must not): "
         "UserWarning: careful",
         "  FAIL  test_e                           1 of 2 points",
-        "00_orientation: 1 of 5 visible tests pass"]
+        "  TODO  why                              written answer not given yet (your instructor "
+        "grades it)",
+        "  done  how                              written answer given (your instructor grades it)",
+        "01_pruning: 1 of 5 visible tests pass; 1 of 2 written answers given"]
+    passing = nbformat.v4.new_notebook(cells=[graded_cell("test_a", [ok]), answered])
+    assert self_check.summary("01_pruning", passing) == (
+        "  pass  test_a\n"
+        "  done  how                              written answer given (your instructor grades it)\n"
+        "01_pruning: 1 of 1 visible tests pass; 1 of 1 written answers given (hidden tests run "
+        "when your instructor grades)", 0)
