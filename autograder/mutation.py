@@ -48,6 +48,9 @@ def run_mutants(notebook_path, mutants, timeout=300):
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     results = []
+    # NotebookClient.execute_cell stores the cell it ran back into nb.cells: keep the right
+    # sources apart, or restoring "the answer" would run the mutant again
+    sources = [cell.source for cell in nb.cells]
     with client.setup_kernel():
         for i in range(last + 1):
             if nb.cells[i].cell_type == "code":
@@ -56,8 +59,7 @@ def run_mutants(notebook_path, mutants, timeout=300):
         def run(cell_id, source=None):
             i = index[cell_id]
             cell = copy.deepcopy(nb.cells[i])
-            if source is not None:
-                cell.source = source
+            cell.source = sources[i] if source is None else source
             client.execute_cell(cell, i)
 
         for mutant in mutants:
