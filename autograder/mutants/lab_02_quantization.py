@@ -13,7 +13,7 @@ mutant cannot be caught by any test.
 
 from functools import partial
 
-from . import edited
+from . import edited, equal_to_everything
 
 _mutant = partial(edited, "02_quantization")
 
@@ -123,3 +123,28 @@ MUTANTS = [
     _mutant("model_weights", "    model = copy.deepcopy(model)\n", "", "test_sweep",
             "modifies the model in place instead of a copy"),
 ]
+
+# Answers that do no work and return an object equal to everything (a plain object, and a
+# subclass of the type the test expects): the strict checks reject them on type.
+EQUAL_TO_EVERYTHING = [
+    ("discretize", "discretize", "test_discretize", "tensor"),
+    ("qparams", "quant_range", "test_qparams_seed", "tuple"),
+    ("qparams", "calculate_qparams", "test_qparams_seed", "tuple"),
+    ("quantize", "quantize", "test_quantize", "tensor"),
+    ("quantize", "dequantize", "test_quantize", "tensor"),
+    ("per_channel", "per_channel_qparams", "test_per_channel", "tuple"),
+    ("per_channel", "quantize_per_channel", "test_per_channel", "tensor"),
+    ("per_channel", "dequantize_per_channel", "test_per_channel", "tensor"),
+    ("calibration", "percentile_range", "test_calibration", "tuple"),
+    ("calibration", "mse_range", "test_calibration", "tuple"),
+    ("sqnr", "sqnr_db", "test_sqnr", "float"),
+    ("multiplier", "quantize_multiplier", "test_multiplier", "tuple"),
+    ("multiplier", "rounding_right_shift", "test_multiplier", "tensor"),
+    ("integer_linear", "quantize_bias", "test_integer_linear", "tensor"),
+    ("integer_linear", "integer_linear", "test_integer_linear", "tensor"),
+    ("fake_quant", "fake_quantize", "test_fake_quant", "tensor"),
+    ("model_weights", "quantize_model_weights", "test_sweep", "object"),
+]
+MUTANTS += [equal_to_everything("02_quantization", answer, function, caught_by, kind)
+            for answer, function, caught_by, typed in EQUAL_TO_EVERYTHING
+            for kind in dict.fromkeys(("object", typed))]
