@@ -74,7 +74,8 @@ def light_clone(folder):
     venv = folder / ".venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     site_packages = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        [str(venv / "bin" / "python"), "-c",
+         "import sysconfig; print(sysconfig.get_path('purelib'))"],
         check=True, capture_output=True, text=True).stdout.strip()
     borrowed = sysconfig.get_path("purelib")
     Path(site_packages, "borrowed.pth").write_text(f"import site; site.addsitedir({borrowed!r})\n")
@@ -116,9 +117,10 @@ def test_each_clone_has_its_own_kernel(tmp_path):
     # folder whose Python was deleted with its clone.
     stale = home / ".local" / "share" / "jupyter" / "kernels" / KERNEL
     stale.mkdir(parents=True)
+    deleted_python = tmp_path / "deleted" / ".venv" / "bin" / "python"
     (stale / "kernel.json").write_text(json.dumps({
-        "argv": [str(tmp_path / "deleted" / ".venv" / "bin" / "python"), "-m", "ipykernel_launcher",
-                 "-f", "{connection_file}"], "display_name": KERNEL_DISPLAY_NAME, "language": "python"}))
+        "argv": [str(deleted_python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": KERNEL_DISPLAY_NAME, "language": "python"}))
     clones = [light_clone(tmp_path / name) for name in ("first", "second")]
     for clone in clones:
         subprocess.run(["make", "--no-print-directory", "-C", str(clone), "install"], check=True,
@@ -127,8 +129,9 @@ def test_each_clone_has_its_own_kernel(tmp_path):
                            / "kernel.json").read_text())
         assert spec["argv"][0] == str(clone / ".venv" / "bin" / "python")
         assert spec["display_name"] == KERNEL_DISPLAY_NAME
-    assert [p.name for p in (home / ".local" / "share" / "jupyter" / "kernels").iterdir()] == [KERNEL]
-    assert not (home / ".jupyter").exists(), "make install wrote Jupyter settings into the home folder"
+    user_kernels = home / ".local" / "share" / "jupyter" / "kernels"
+    assert [p.name for p in user_kernels.iterdir()] == [KERNEL]     # only the stale one
+    assert not (home / ".jupyter").exists(), "make install wrote Jupyter settings into the home"
 
     shutil.rmtree(clones[1])           # delete the second clone: the first one still works
     display_name, python, prefix = kernel_as_seen_from(clones[0], home)
@@ -275,6 +278,11 @@ def errors_in(cell):
     return cell.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
 
 
+def words(text):
+    """``text`` with every run of white space made one space (to compare rendered text)."""
+    return " ".join(text.split())
+
+
 def grade_id(cell):
     return cell.metadata.get("nbgrader", {}).get("grade_id")
 
@@ -297,6 +305,12 @@ def instructor_parts_shown(page):
 # --- a student --------------------------------------------------------------------------------
 
 STUDENT_LAB = "00_orientation"
+
+
+def answer_of(solution_cell):
+    """A worked solution's answer cell as a student would write it: without nbgrader's markers."""
+    return "\n".join(line for line in solution_cell.source.splitlines()
+                     if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
 
 
 def first_exercise(notebook):
@@ -349,7 +363,7 @@ def test_student_works_through_the_first_exercise_and_validates(page, tmp_path):
         # Fill in the answer (the worked solution's), run it and its test: the test passes.
         cells.nth(answer).locator(".cm-content").click()
         page.keyboard.press("Control+a")
-        page.keyboard.insert_text(solved[grade_id(release.cells[answer])].source)
+        page.keyboard.insert_text(answer_of(solved[grade_id(release.cells[answer])]))
         run_cell(page, cells.nth(answer))
         run_cell(page, cells.nth(test))
         expect(errors_in(cells.nth(test))).to_have_count(0)
@@ -363,13 +377,11 @@ def test_student_works_through_the_first_exercise_and_validates(page, tmp_path):
         dialog = page.locator(".jp-Dialog")
         expect(dialog).to_contain_text("Validation Results", timeout=VALIDATE_MS)
         result = dialog.inner_text()
-        failed = [part for part in result.split("The following cell failed:")[1:]]
-        first_lines = {i: release.cells[i].source.splitlines()[0] for i in tests}
+        failed = [words(part) for part in result.split("The following cell failed:")[1:]]
         assert len(failed) == len(tests) - 1
-        assert first_lines[test] not in result
-        for i in tests:
-            if i != test:
-                assert any(part.strip().startswith(first_lines[i]) for part in failed), i
+        for i in tests:      # each failure shows the test cell's source, then its traceback
+            assert any(part.startswith(words(release.cells[i].source)) for part in failed) \
+                == (i != test), release.cells[i].source
         assert all("NotImplementedError" in part for part in failed)
         page.keyboard.press("Escape")
 
@@ -388,7 +400,8 @@ STUDENT_ANSWER = "Global pruning takes most from the large layers, where most we
 @pytest.fixture(scope="module")
 def graded_course(tmp_path_factory):
     """A scratch course with one collected, autograded submission of lab 01: the release with a
-    written answer (its code cells score 0; the answer waits for a grader)."""
+    written answer, saved from the student's JupyterLab (its code cells score 0; the answer waits
+    for a grader)."""
     tmp = tmp_path_factory.mktemp("formgrader")
     scratch = course.scratch_course(tmp / "course", [GRADED_LAB])
     course.release([GRADED_LAB], scratch)
@@ -396,6 +409,8 @@ def graded_course(tmp_path_factory):
     for cell in notebook.cells:
         if grade_id(cell) == WRITTEN_ANSWER:
             cell.source = STUDENT_ANSWER
+    notebook.metadata.kernelspec = {"name": KERNEL, "display_name": KERNEL_DISPLAY_NAME,
+                                    "language": "python"}   # as JupyterLab saves it (make lab)
     (tmp / "inbox" / "alice").mkdir(parents=True)
     nbformat.write(notebook, tmp / "inbox" / "alice" / f"{GRADED_LAB}.ipynb")
     assert collect.collect_folder(tmp / "inbox", GRADED_LAB, course=scratch).collected == ["alice"]
