@@ -5,14 +5,14 @@ read from ``solutions/03_fx_ptq/03_fx_ptq.ipynb`` and ``old`` is replaced by ``n
 snippet that is no longer in the solution raises at import, so the mutants cannot silently drift
 away from the answers they mutate).
 
-Some mistakes only show in later measurements (an unconverted model is as big and as slow as the
-float one); those mutants re-run the cell that builds the benchmark model (``rerun``) before the
-size or speed test.
+``dynamic_quantize`` is graded on the model a locked cell builds with it, so its mutants re-run
+that cell (``rerun``) before the test. (The benchmark model's size and speed checks are not
+graded: they only re-checked ``ptq_fx``, whose mistakes ``test_ptq_fx`` catches.)
 """
 
 from functools import partial
 
-from . import edited
+from . import edited, equal_to_everything
 
 _mutant = partial(edited, "03_fx_ptq")
 
@@ -53,9 +53,7 @@ MUTANTS = [
     _mutant("ptq_fx", "    prepared = prepare_fx(model.eval(),", "    prepared = prepare_fx(model.train(),",
             "test_ptq_fx", "prepares the model in train mode (BatchNorm not folded, QAT-style graph)"),
     _mutant("ptq_fx", "    quantized = convert_fx(copy.deepcopy(prepared))", "    quantized = prepared",
-            "test_size", "never converts: returns the observed float model", rerun=("bench_int8",)),
-    _mutant("ptq_fx", "    quantized = convert_fx(copy.deepcopy(prepared))", "    quantized = prepared",
-            "test_speed", "never converts: returns the observed float model", rerun=("bench_int8",)),
+            "test_ptq_fx", "never converts: returns the observed float model"),
     # 4. observer_ranges / graph_qparams
     _mutant("readers", "activations[node.name] = (float(module.scale), int(module.zero_point))",
             "activations[node.name] = (float(module.weight().q_per_channel_scales()[0]) "
@@ -84,3 +82,19 @@ MUTANTS = [
             "                groups.append([full(name), names[0]])\n", "", "test_fuse_plan",
             "misses Conv-ReLU pairs without BatchNorm"),
 ]
+
+# Answers that do no work and return an object equal to everything (a plain object, and a
+# subclass of the type the test expects): the strict checks reject them on type.
+EQUAL_TO_EVERYTHING = [
+    ("pick_engine", "pick_engine", "test_pick_engine", ("object", "str")),
+    ("untraceable_children", "untraceable_children", "test_untraceable", ("object", "list")),
+    ("make_qconfig", "make_qconfig", "test_make_qconfig", ("object", "tuple")),   # QConfig is a namedtuple
+    ("ptq_fx", "ptq_fx", "test_ptq_fx", ("object", "tuple")),
+    ("readers", "observer_ranges", "test_qparams", ("object", "dict")),
+    ("readers", "graph_qparams", "test_qparams", ("object", "tuple")),
+    ("dynamic_quantize", "dynamic_quantize", "test_dynamic", ("object",)),
+    ("fuse_plan", "fuse_plan", "test_fuse_plan", ("object", "list")),
+]
+MUTANTS += [equal_to_everything("03_fx_ptq", answer, function, caught_by, kind,
+                                rerun=("dynamic_build",) if answer == "dynamic_quantize" else ())
+            for answer, function, caught_by, kinds in EQUAL_TO_EVERYTHING for kind in kinds]
