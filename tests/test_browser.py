@@ -349,6 +349,9 @@ def test_student_works_through_the_first_exercise_and_validates(page, tmp_path):
         validate = page.get_by_role("button", name="Validate")
         expect(validate).to_be_visible()
         assert instructor_parts_shown(page) == []
+        sidebar = page.locator(".jp-SideBar .lm-TabBar-tab").evaluate_all(
+            "tabs => tabs.map(tab => tab.title.split(' (')[0])")
+        assert "File Browser" in sidebar and "Extension Manager" not in sidebar, sidebar
         page_config = json.loads(page.locator("#jupyter-config-data").text_content())
         assert page_config["news"] == {"disabled": True}
 
