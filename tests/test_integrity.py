@@ -98,17 +98,17 @@ def test_names_bound_by_locked_cells_are_guarded(sealed):
 def test_a_module_shadowing_a_real_one_is_dropped(sealed, tmp_path, monkeypatch):
     """A fake in sys.modules, or a file in the working folder, must not answer a test's import."""
     import types
-    assert "colorsys" not in sealed._seal.modules, "pick a module not imported at the seal"
-    sys.modules["colorsys"] = types.ModuleType("colorsys")
-    assert "sys.modules['colorsys'] (not the real module)" in sealed.restore()
-    assert "colorsys" not in sys.modules
-    (tmp_path / "colorsys.py").write_text("FAKE = True\n")
+    assert "tabnanny" not in sealed._seal.modules, "pick a module not imported at the seal"
+    sys.modules["tabnanny"] = types.ModuleType("tabnanny")
+    assert "sys.modules['tabnanny'] (not the real module)" in sealed.restore()
+    assert "tabnanny" not in sys.modules
+    (tmp_path / "tabnanny.py").write_text("FAKE = True\n")
     sys.path.insert(0, str(tmp_path))
-    import colorsys
-    assert colorsys.FAKE
-    assert sorted(sealed.restore()) == ["sys.modules['colorsys'] (not the real module)", "sys.path"]
-    import colorsys
-    assert not hasattr(colorsys, "FAKE"), "the real module, from the sealed path"
+    import tabnanny
+    assert tabnanny.FAKE
+    assert sorted(sealed.restore()) == ["sys.modules['tabnanny'] (not the real module)", "sys.path"]
+    import tabnanny
+    assert not hasattr(tabnanny, "FAKE"), "the real module, from the sealed path"
     assert sealed.restore() == []
 
 
