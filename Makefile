@@ -18,6 +18,8 @@ LAB_DIR ?= labs
 COURSE  ?= $(CURDIR)
 # nbgrader runs `alembic` and `jupyter` from PATH: put the venv's bin first.
 export PATH := $(BIN):$(PATH)
+# Headless plots for tests and grading; the JupyterLab targets unset it (env -u), so that kernels
+# started from the browser draw inline.
 export MPLBACKEND ?= Agg
 
 .PHONY: install lab formgrader test test-fast release collect autograde feedback export solutions checkpoints clean-grading student-kit
@@ -39,12 +41,12 @@ install: $(STAMP) $(JUPYTER_STAMP)
 
 ## JupyterLab for students on the release labs/: the notebook, nbgrader's Validate, the kit's kernel
 lab: install
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(LAB_DIR)" $(JUPYTER_ARGS)
+	env -u MPLBACKEND $(BIN)/jupyter lab --ServerApp.root_dir="$(LAB_DIR)" $(JUPYTER_ARGS)
 
 ## JupyterLab for instructors at the course root, with nbgrader's formgrader (Nbgrader menu)
 formgrader: install
 	cd "$(COURSE)" && JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter/instructor$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))" \
-		$(BIN)/jupyter lab --ServerApp.root_dir=. $(JUPYTER_ARGS)
+		env -u MPLBACKEND $(BIN)/jupyter lab --ServerApp.root_dir=. $(JUPYTER_ARGS)
 
 ## every test: unit tests, course tests (release, autograding) and every solution notebook executed
 test: install
