@@ -11,7 +11,7 @@ the 8-bit run is re-run too (also when the right answer is restored).
 
 from functools import partial
 
-from . import edited
+from . import edited, equal_to_everything
 
 _mutant = partial(edited, "04_fx_qat")
 
@@ -70,3 +70,18 @@ MUTANTS = [
             "test_convert", "converts without deepcopy: convert_fx rewrites the prepared QAT model",
             rerun=("run_8bit", "run_convert")),
 ]
+
+# Answers that do no work and return an object equal to everything (a plain object, and a
+# subclass of the type the test expects): the strict checks reject them on type.
+EQUAL_TO_EVERYTHING = [
+    ("fake_quant", "fake_quant", "test_fake_quant_forward", ("object", "tensor")),
+    ("fake_quant", "fake_quant", "test_fake_quant_grad", ("object", "tensor")),
+    ("prepare", "prepare_qat", "test_prepare", ("object",)),
+    ("prepare", "fake_quant_modules", "test_prepare", ("object", "dict")),
+    ("prepare", "fused_qat_modules", "test_prepare", ("object", "dict")),
+    ("finetune", "qat_finetune", "test_finetune", ("object", "list")),
+    ("low_bit", "low_bit_qconfig_mapping", "test_low_bit", ("object",)),
+    ("convert", "convert_for_engine", "test_convert", ("object",)),
+]
+MUTANTS += [equal_to_everything("04_fx_qat", answer, function, caught_by, kind)
+            for answer, function, caught_by, kinds in EQUAL_TO_EVERYTHING for kind in kinds]
