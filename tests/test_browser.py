@@ -292,6 +292,12 @@ def stdout_of(cell):
                    and o.name == "stdout")
 
 
+def plots_in(cell):
+    """The PNG images among a code cell's outputs."""
+    return [o.data["image/png"] for o in cell.get("outputs", [])
+            if "image/png" in o.get("data", {})]
+
+
 def instructor_parts_shown(page):
     """What of nbgrader's instructor side this page shows: the Nbgrader menu, the
     "Create Assignment" panel."""
@@ -332,6 +338,7 @@ def test_student_works_through_the_first_exercise_and_validates(page, tmp_path):
     release = nbformat.read(labs / STUDENT_LAB / f"{STUDENT_LAB}.ipynb", as_version=4)
     solution = nbformat.read(course.solution_notebook(STUDENT_LAB), as_version=4)
     solved = {grade_id(cell): cell for cell in solution.cells if grade_id(cell)}
+    assert len(solution.cells) == len(release.cells)
     setup, answer, test = first_exercise(release)
     tests = [i for i, cell in enumerate(release.cells)
              if cell.metadata.get("nbgrader", {}).get("grade")]
@@ -372,6 +379,13 @@ def test_student_works_through_the_first_exercise_and_validates(page, tmp_path):
         expect(errors_in(cells.nth(test))).to_have_count(0)
         assert cell_output(cells.nth(test)).strip() == \
             stdout_of(solved[grade_id(release.cells[test])]).strip()
+
+        # The lab's first plot (a cell the worked solution shows with a plot) draws inline.
+        plot = next(i for i in range(test + 1, len(solution.cells)) if plots_in(solution.cells[i]))
+        run_cell(page, cells.nth(plot))
+        expect(errors_in(cells.nth(plot))).to_have_count(0)
+        expect(cells.nth(plot).locator(".jp-OutputArea-output img")).to_have_count(
+            len(plots_in(solution.cells[plot])))
 
         # Save, press Validate: it lists exactly the tests of the exercises not yet done.
         page.keyboard.press("Control+s")
@@ -495,8 +509,7 @@ def test_self_learner_reads_a_worked_solution_with_its_plots(page, tmp_path):
     path = folder / READ_LAB / f"{READ_LAB}.ipynb"
     committed = path.read_bytes()
     notebook = nbformat.reads(committed.decode(), as_version=4)
-    plots = [o.data["image/png"] for cell in notebook.cells if cell.cell_type == "code"
-             for o in cell.outputs if "image/png" in o.get("data", {})]
+    plots = [png for cell in notebook.cells for png in plots_in(cell)]
     assert plots, f"{READ_LAB} has no committed plot"
 
     with jupyter("lab", tmp_path, LAB_DIR=folder) as server:
