@@ -30,12 +30,15 @@ folder (a symbolic link nbgrader would write the graded notebook through, a FIFO
 (:func:`remove_planted_files`).
 
 Every process the kernel starts ends with it: the kernel is the only child of the sandbox's
-PID 1 (bwrap), and when it exits the kernel's PID namespace is torn down, which kills every
-process left in it, detached (``start_new_session``) or not; ``--die-with-parent`` does the same
-when the kernel manager kills bwrap or nbgrader dies. The kernel's parent poller
-(``JPY_PARENT_PID``; ipykernel exits when its parent is PID 1, which it always is in the new
-namespace) is therefore not given to the kernel, and interrupts go as ``interrupt_request``
-messages (a SIGINT to bwrap's process group would kill the sandbox).
+PID 1 (:data:`INIT`, a shell that waits for it), and when it exits the PID namespace is torn
+down, which kills every process left in it, detached (``start_new_session``) or not;
+``--die-with-parent`` does the same when the kernel manager kills bwrap or nbgrader dies. (bwrap's
+own PID 1 would do too, but the kernel's CPU time would then be lost to the grader's rusage.)
+The kernel's parent poller (``JPY_PARENT_PID``, a pid outside the namespace; ipykernel exits
+when its parent is PID 1, which it always is here) is therefore not given to the kernel, and
+interrupts go as ``interrupt_request`` messages (a SIGINT to bwrap's process group would kill
+the sandbox). Processes orphaned inside are not reaped before the end (they count towards the
+process cap).
 
 Caps, per submission (:class:`Caps`): memory (:attr:`SandboxedKernelManager.memory_limit`) and
 processes, threads included (:attr:`SandboxedKernelManager.process_limit`), with a cgroup per
@@ -83,6 +86,8 @@ ETC_ENTRIES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "timezo
                "ssl/openssl.cnf", "ca-certificates", "fonts", "mime.types", "matplotlibrc",
                "os-release")
 HOME = "/tmp/home"
+#: PID 1 of the sandbox: runs the kernel in the foreground (so SIGINT reaches it) and exits with it.
+INIT = ["/bin/sh", "-c", '"$@"; exit $?', "sandbox-init"]
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
@@ -187,8 +192,8 @@ def bwrap_command(kernel_cmd, *, workdir, private, environment, bwrap="bwrap", r
     """
     workdir, private = os.path.realpath(workdir), os.path.realpath(private)
     args = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
-            "--hostname", "sandbox"]
+            "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--as-pid-1",
+            "--cap-drop", "ALL", "--hostname", "sandbox"]
     system = system_arguments()
     if tmp_size:
         at = system.index("/tmp") - 1          # "--tmpfs", "/tmp"
@@ -203,7 +208,7 @@ def bwrap_command(kernel_cmd, *, workdir, private, environment, bwrap="bwrap", r
              "--clearenv"]
     for name, value in sorted(environment.items()):
         args += ["--setenv", name, value]
-    return args + ["--", *kernel_cmd]
+    return args + ["--", *INIT, *kernel_cmd]
 
 
 class Caps:

@@ -305,7 +305,7 @@ def test_the_command_isolates_the_kernel(tmp_path):
     assert ("--setenv", "AUTOGRADER_STUDENT", "alice") in pairs
     assert ("--ro-bind", "/proc/sys", "/proc/sys") in pairs
     assert command[command.index("--tmpfs") - 2:command.index("--tmpfs")] == ["--size", str(GiB)]
-    assert command[-4:] == ["--", "python", "-m", "ipykernel_launcher"]
+    assert command[-8:] == ["--", *sandbox.INIT, "python", "-m", "ipykernel_launcher"]
     bound = {command[i + 1] for i, arg in enumerate(command) if arg in ("--bind", "--ro-bind")}
     repo = str(course.REPO)
     visible = {p for p in bound if p.startswith(repo)}
