@@ -29,3 +29,23 @@ def test_tests_reject_every_mutant(lab):
     results = run_mutants(course.solution_notebook(lab), lab_mutants(lab))
     missed = [f"{r.mutant.answer}: {r.mutant.why}" for r in results if not r.caught]
     assert not missed, f"{lab}: these wrong answers passed the tests: {missed}"
+
+
+@pytest.mark.notebooks
+def test_each_mutant_runs_with_the_right_answers_restored(tmp_path):
+    """A mutant is tried against the solution, not against the mutants tried before it."""
+    from autograder import authoring
+    from autograder.mutants import Mutant
+
+    nb = nbformat.v4.new_notebook(cells=[
+        authoring.answer("def f():\n    return 1", "f"),
+        authoring.tests("assert f() == 1\nprint('ok')", "test_f", points=1),
+        authoring.answer("def g():\n    return 1", "g"),
+        authoring.tests("assert g() == f() == 1\nprint('ok')", "test_g", points=1),
+    ])
+    path = tmp_path / "lab.ipynb"
+    nbformat.write(nb, path)
+    wrong_f = Mutant("f", "def f():\n    return 2", "test_f", "f wrong")
+    right_g = Mutant("g", "def g():\n    return 1", "test_g", "g right (an equivalent mutant)")
+    caught = [r.caught for r in run_mutants(path, [wrong_f, right_g])]
+    assert caught == [True, False]
