@@ -101,3 +101,26 @@ def test_progress_bar_writes_to_stdout_not_stderr(capsys):
 def test_unknown_baseline():
     with pytest.raises(ValueError, match="name must be one of"):
         train.load_baseline("resnet50")
+
+
+def test_predict_refuses_a_model_whose_output_is_not_a_tensor():
+    """An output equal to everything would otherwise score any accuracy it likes."""
+    import pytest
+    import torch
+
+    from utils import train
+
+    class Anything:
+        def __eq__(self, other):
+            return True
+
+        def __getattr__(self, name):
+            return lambda *a, **k: self
+
+    class Cheat(torch.nn.Module):
+        def forward(self, x):
+            return Anything()
+
+    loader = [(torch.zeros(2, 3), torch.tensor([0, 1]))]
+    with pytest.raises(TypeError, match="model must return a tensor of logits, got Anything"):
+        train.evaluate(Cheat(), loader)

@@ -82,9 +82,19 @@ def train_epoch(model, loader, optimizer, loss_fn=None, after_step=None, show_pr
 
 @torch.no_grad()
 def predict(model, loader):
-    """Predicted classes (argmax of the logits) for every input of ``loader``, in order."""
+    """Predicted classes (argmax of the logits) for every input of ``loader``, in order.
+
+    The model must return a plain tensor of logits (a quantized model's output is one): an
+    object that only looks like one (equal to everything) would make any accuracy up.
+    """
     model.eval()
-    return torch.cat([model(inputs).argmax(dim=1) for inputs, _ in loader])
+    predictions = []
+    for inputs, _ in loader:
+        logits = model(inputs)
+        if type(logits) not in (torch.Tensor, torch.nn.Parameter):
+            raise TypeError(f"model must return a tensor of logits, got {type(logits).__qualname__}")
+        predictions.append(logits.argmax(dim=1))
+    return torch.cat(predictions)
 
 
 def evaluate(model, loader):
