@@ -337,6 +337,14 @@ class Caps:
         self.groups, self.kill_files = {}, []
 
 
+def _children(pid):
+    """Host pids of the children of process ``pid`` ([] when it is gone)."""
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except (OSError, ValueError):
+        return []
+
+
 def _counter(path, key):
     """The number after ``key`` in a cgroup ``key value`` file (0 if absent)."""
     try:
@@ -429,6 +437,21 @@ class SandboxedKernelManager(AsyncKernelManager):
         return new
 
     # -- end --------------------------------------------------------------------------------------
+    async def _async_send_kernel_sigterm(self, restart=False):
+        """SIGTERM to the kernel itself (ipykernel may take a few seconds to honour a shutdown
+        request), as without the sandbox: to bwrap it would end the sandbox before bwrap waited
+        for its child, and the kernel's CPU time would be missing from the grader's rusage."""
+        process = getattr(self.provisioner, "process", None)
+        kernels = [pid for init in _children(process.pid) for pid in _children(init)] \
+            if process is not None and not self.unsafe_no_sandbox else []
+        if not kernels:
+            return await super()._async_send_kernel_sigterm(restart=restart)
+        for pid in kernels:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
     async def _async_cleanup_resources(self, restart=False):
         await super()._async_cleanup_resources(restart=restart)
         if self._caps is not None:
