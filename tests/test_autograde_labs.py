@@ -77,6 +77,15 @@ WRONG_VERSIONS = {
         ("low_bit", "low_bit_qconfig_mapping returns an object equal to everything (no work)",
          {"test_low_bit"}, 13),
     ],
+    "05_pipeline": [
+        ("choose_ratios", "returns None instead of raising when nothing fits the budget", {"test_choose"}, 23),
+        ("stage_metrics", "test loss as the mean of the batch means (batches differ in size)",
+         {"test_metrics"}, 23),
+        ("fold_bn", "forgets eps", {"test_fold"}, 23),
+        # the replay's predictions and layers are far off, but nothing later builds on the replay
+        ("integer_replay", "never moves to the layer's output grid (every layer reads the input's scale)",
+         {"test_replay"}, 22),
+    ],
 }
 
 
