@@ -13,6 +13,8 @@ One module per concept (import what you need, e.g. ``from utils import pruning``
 ``utils.observers``    min-max, moving-average, percentile and MSE range observers
 ``utils.metrics``      quantization error metrics (MSE, SQNR)
 ``utils.integer_ops``  integer-only Linear and Conv2d with fixed-point requantization
+``utils.bn_folding``   fold an eval-mode BatchNorm into the conv/linear layer before it
+``utils.pt2e``         PT2E (torchao) graphs: per-layer scales read back, FX side by side, compile
 ``utils.benchmark``    latency, interleaved A/B speed ratios, sizes, parameter and MAC counts
 ``utils.plots``        the figures the labs draw
 ``utils.grading``      helpers for nbgrader test cells (seeds, forbidden-call checks)

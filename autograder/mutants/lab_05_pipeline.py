@@ -8,7 +8,7 @@ results a later cell computes name that cell in ``rerun`` (the notebook's ``run_
 
 from functools import partial
 
-from . import edited, edited_many
+from . import edited, edited_many, equal_to_everything
 
 _mutant = partial(edited, "05_pipeline")
 _many = partial(edited_many, "05_pipeline")
@@ -79,3 +79,19 @@ MUTANTS = [
     _mutant("per_layer_table", '"macs_before": macs_before[name]', '"macs_before": macs_now[name]', "test_table",
             "reads the MACs before pruning from the pruned model", rerun=("run_table",)),
 ]
+
+# Answers that do no work and return an object equal to everything (a plain object, and a
+# subclass of the type the test expects): the strict checks reject them on type.
+EQUAL_TO_EVERYTHING = [
+    ("sensitivity_scan", "test_scan", ("object", "dict"), ("run_scan",)),
+    ("choose_ratios", "test_choose", ("object", "dict"), ("run_choose",)),
+    ("prune_and_finetune", "test_prune", ("object", "tuple"), ("run_prune",)),
+    ("stage_metrics", "test_metrics", ("object", "tuple"), ("run_metrics",)),
+    ("quantize_fx", "test_fx", ("object",), ("run_fx",)),
+    ("quantize_pt2e", "test_pt2e", ("object",), ("run_pt2e",)),
+    ("fold_bn", "test_fold", ("object", "tuple"), ()),
+    ("integer_replay", "test_replay", ("object", "tuple"), ("run_replay",)),
+    ("per_layer_table", "test_table", ("object", "list"), ("run_table",)),
+]
+MUTANTS += [equal_to_everything("05_pipeline", function, function, caught_by, kind, rerun)
+            for function, caught_by, kinds, rerun in EQUAL_TO_EVERYTHING for kind in kinds]
