@@ -74,7 +74,11 @@ def test_readers_reject_other_models(model):
 
 
 def test_compile_support_reasons(monkeypatch):
+    monkeypatch.delenv("AUTOGRADER_STUDENT", raising=False)
     assert pt2e.compile_support() is None or isinstance(pt2e.compile_support(), str)
+    monkeypatch.setenv("AUTOGRADER_STUDENT", "alice")
+    assert "autograding" in pt2e.compile_support()
+    monkeypatch.delenv("AUTOGRADER_STUDENT")
     monkeypatch.setattr(pt2e.platform, "machine", lambda: "aarch64")
     assert "x86-64" in pt2e.compile_support()
     monkeypatch.setattr(pt2e.platform, "machine", lambda: "x86_64")

@@ -22,6 +22,7 @@ PyTorch counterpart: ``torch.ao.quantization.quantize_pt2e`` (same API, deprecat
 2.14 in favour of torchao's copy).
 """
 
+import os
 import platform
 import shutil
 from typing import NamedTuple
@@ -64,7 +65,14 @@ def compile_support() -> str | None:
     Inductor's int8 lowering needs an x86-64 CPU with the oneDNN (``x86``) quantized engine and a
     C++ compiler to build the kernels it generates. ARM machines (engine ``qnnpack`` only) and
     machines without a compiler skip the compiled measurement with this reason.
+
+    Under the autograder (``AUTOGRADER_STUDENT`` set, see :mod:`utils.grading`) it is skipped too:
+    inductor compiles in a pool of worker threads, which the grader's integrity checks report as
+    threads started by the submission (and a graded kernel then stalled in a later cell). No
+    graded check depends on the compiled model.
     """
+    if os.environ.get("AUTOGRADER_STUDENT") is not None:
+        return "autograding (inductor's compile threads would trip the grader's integrity checks)"
     if platform.machine() not in X86_MACHINES:
         return f"not an x86-64 CPU ({platform.machine()})"
     if "x86" not in torch.backends.quantized.supported_engines:
