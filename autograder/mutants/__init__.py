@@ -159,6 +159,15 @@ def _everything_class(kind):
     return f"import torch\n\n\nclass {name}({base}):{methods}"
 
 
+def equal_to_everything_mutants(lab, table):
+    """Two mutants per row of ``table`` — ``(answer cell, function, test cell, typed kind)`` —
+    the function returning a plain object equal to everything, and one of ``typed`` (the type the
+    test expects; one mutant when ``typed`` is ``"object"``)."""
+    return [equal_to_everything(lab, answer, function, caught_by, kind)
+            for answer, function, caught_by, typed in table
+            for kind in dict.fromkeys(("object", typed))]
+
+
 def equal_to_everything(lab, answer, function, caught_by, kind="object", rerun=()):
     """A mutant of answer cell ``answer`` whose ``function`` returns, without doing any work, an
     object equal to everything: an instance of ``kind`` (a key of :data:`EVERYTHING_KINDS`; e.g.

@@ -1,6 +1,6 @@
 """Wrong answers to lab 00 that its tests must reject."""
 
-from . import Mutant, equal_to_everything
+from . import Mutant, equal_to_everything_mutants
 
 MUTANTS = [
     Mutant("pick_engine", '''
@@ -86,9 +86,7 @@ EQUAL_TO_EVERYTHING = [
     ("median_ratio", "median_ratio", "test_median_ratio", "float"),
     ("width_speedup", "width_speedup", "test_width_speedup", "float"),
 ]
-MUTANTS += [equal_to_everything("00_orientation", answer, function, caught_by, kind)
-            for answer, function, caught_by, typed in EQUAL_TO_EVERYTHING
-            for kind in dict.fromkeys(("object", typed))]
+MUTANTS += equal_to_everything_mutants("00_orientation", EQUAL_TO_EVERYTHING)
 MUTANTS.append(Mutant("width_speedup", '''
 class _AgreeingFloat(float):
     def __eq__(self, other):

@@ -13,7 +13,7 @@ mutant cannot be caught by any test.
 
 from functools import partial
 
-from . import edited, equal_to_everything
+from . import edited, equal_to_everything_mutants
 
 _mutant = partial(edited, "02_quantization")
 
@@ -145,6 +145,4 @@ EQUAL_TO_EVERYTHING = [
     ("fake_quant", "fake_quantize", "test_fake_quant", "tensor"),
     ("model_weights", "quantize_model_weights", "test_sweep", "object"),
 ]
-MUTANTS += [equal_to_everything("02_quantization", answer, function, caught_by, kind)
-            for answer, function, caught_by, typed in EQUAL_TO_EVERYTHING
-            for kind in dict.fromkeys(("object", typed))]
+MUTANTS += equal_to_everything_mutants("02_quantization", EQUAL_TO_EVERYTHING)
