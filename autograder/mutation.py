@@ -3,6 +3,11 @@
 One kernel per notebook: the solution cells run once, in order, up to the last cell a mutant
 needs; then each mutant is swapped in, its test cell run (it must raise), and the right answer
 swapped back. This costs one notebook execution per lab instead of one per mutant.
+
+Mutants of the same answer that re-run the same cells are tried one after another, and the cells
+they re-run are restored once after the last of them: the next mutant of the group re-runs those
+cells itself, from its own answer, so restoring them in between would only be overwritten. (Lab
+05 re-runs a fine-tuning cell for four mutants of one answer: four restores become one.)
 """
 
 import copy
@@ -47,7 +52,7 @@ def run_mutants(notebook_path, mutants, timeout=300):
     last = _last_needed_cell(index, mutants)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
-    results = []
+    results = {}
     # NotebookClient.execute_cell stores the cell it ran back into nb.cells: keep the right
     # sources apart, or restoring "the answer" would run the mutant again
     sources = [cell.source for cell in nb.cells]
@@ -62,17 +67,27 @@ def run_mutants(notebook_path, mutants, timeout=300):
             cell.source = sources[i] if source is None else source
             client.execute_cell(cell, i)
 
-        for mutant in mutants:
-            try:
-                run(mutant.answer, mutant.source)
-                for cell_id in mutant.rerun:
-                    run(cell_id)
-                run(mutant.caught_by)
-                results.append(MutantResult(mutant, False, "the test cell passed"))
-            except CellExecutionError as error:
-                results.append(MutantResult(mutant, True, str(error).strip().splitlines()[-1]))
-            finally:
-                run(mutant.answer)
-                for cell_id in mutant.rerun:
-                    run(cell_id)
-    return results
+        for group in _groups(mutants):
+            for i in group:
+                mutant = mutants[i]
+                try:
+                    run(mutant.answer, mutant.source)
+                    for cell_id in mutant.rerun:
+                        run(cell_id)
+                    run(mutant.caught_by)
+                    results[i] = MutantResult(mutant, False, "the test cell passed")
+                except CellExecutionError as error:
+                    results[i] = MutantResult(mutant, True, str(error).strip().splitlines()[-1])
+                finally:
+                    run(mutant.answer)
+            for cell_id in mutants[group[0]].rerun:
+                run(cell_id)
+    return [results[i] for i in range(len(mutants))]
+
+
+def _groups(mutants):
+    """Indices of the mutants grouped by (answer, cells re-run), in order of first appearance."""
+    groups = {}
+    for i, mutant in enumerate(mutants):
+        groups.setdefault((mutant.answer, tuple(mutant.rerun)), []).append(i)
+    return list(groups.values())

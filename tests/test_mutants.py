@@ -49,3 +49,29 @@ def test_each_mutant_runs_with_the_right_answers_restored(tmp_path):
     right_g = Mutant("g", "def g():\n    return 1", "test_g", "g right (an equivalent mutant)")
     caught = [r.caught for r in run_mutants(path, [wrong_f, right_g])]
     assert caught == [True, False]
+
+
+@pytest.mark.notebooks
+def test_cells_rerun_by_a_group_of_mutants_are_restored_after_it(tmp_path):
+    """Mutants of one answer that re-run the same cell are tried back to back, each from its own
+    answer, and the re-run cell is restored from the right answer before any other mutant."""
+    from autograder import authoring
+    from autograder.mutants import Mutant
+
+    nb = nbformat.v4.new_notebook(cells=[
+        authoring.answer("def f():\n    return 1", "f"),
+        authoring.code("y = f()", "use_f"),
+        authoring.tests("assert y == 1\nprint('ok')", "test_f", points=1),
+        authoring.answer("def g():\n    return 1", "g"),
+        authoring.tests("assert g() == y == 1\nprint('ok')", "test_g", points=1),
+    ])
+    path = tmp_path / "lab.ipynb"
+    nbformat.write(nb, path)
+    rerun = ("use_f",)
+    mutants = [Mutant("f", "def f():\n    return 2", "test_f", "f wrong", rerun),
+               Mutant("g", "def g():\n    return 1", "test_g", "g right"),
+               Mutant("f", "def f():\n    return 1", "test_f", "f right", rerun),
+               Mutant("f", "def f():\n    return 3", "test_f", "f wrong again", rerun),
+               Mutant("g", "def g():\n    return 1", "test_g", "g right, after the f group")]
+    caught = [r.caught for r in run_mutants(path, mutants)]
+    assert caught == [True, False, False, True, False]
