@@ -371,3 +371,36 @@ def test_mse_search_rejects_bad_arguments():
         mse_optimal_range(torch.arange(10), 0, 15)
     with pytest.raises(ValueError, match="quant_min"):
         mse_optimal_range(torch.randn(10), 15, 0)
+
+
+# --------------------------------------------------------------------------- issue 17 regressions
+
+
+@pytest.mark.parametrize("observe", [
+    lambda x: MinMaxObserver()(x),
+    lambda x: MovingAverageMinMaxObserver()(x),
+    lambda x: percentile_range(x, 99.0),
+])
+def test_float64_values_beyond_float32_are_refused(observe):
+    """Finding 8: they became inf ("has not observed any data yet", a dropped batch, nan)."""
+    with pytest.raises(ValueError, match="x must lie within float32's range"):
+        observe(torch.tensor([1.0, 1e300], dtype=torch.float64))
+
+
+def test_numpy_integer_range_of_an_observer():
+    """Unclear error 2: "signed must be a bool or None, got bool" (a np.bool_) at
+    calculate_qparams, for an argument the caller never passed."""
+    x = torch.linspace(-3, 5, 17)
+    mine = MinMaxObserver(quant_min=np.int16(-1000), quant_max=np.int16(1000))
+    expected = MinMaxObserver(quant_min=-1000, quant_max=1000)
+    mine(x)
+    expected(x)
+    assert type(mine.quant_min) is int and mine.signed is True
+    assert all(torch.equal(a, b) for a, b in zip(mine.calculate_qparams(),
+                                                 expected.calculate_qparams()))
+
+
+def test_observer_eps_below_min_scale_is_refused():
+    """Finding 1 through an observer: eps=1e-40 on zeros gave a scale without reciprocal."""
+    with pytest.raises(ValueError, match="eps must be a positive finite float"):
+        MinMaxObserver(eps=1e-40)

@@ -478,3 +478,109 @@ def test_dequantize_rejects_float_integers():
         dequantize(torch.ones(3), 0.1, 0)
     with pytest.raises(TypeError, match="q"):
         dequantize([1, 2], 0.1, 0)
+
+
+# --------------------------------------------------------------------------- issue 17 regressions
+# Each was found by a randomized differential test (now tests/test_differential.py) and fails on
+# the code before the fix.
+
+
+def test_subnormal_scale_is_refused_clearly():
+    """Finding 1: below MIN_SCALE ATen's float32 1/scale is inf (PyTorch: [255, 255, 0])."""
+    x = torch.tensor([0.0, 1.0, -1.0])
+    message = r"scale must be a positive finite float >= 2\.938737e-39 .*got 9\.999946e-41"
+    for function in (quantize, fake_quantize):
+        with pytest.raises(ValueError, match=message):
+            function(x, 1e-40, 0, 0, 255)
+    with pytest.raises(ValueError, match=r"eps must be a positive finite float >= 2\.938737e-39"):
+        choose_qparams(0.0, 0.0, 0, 255, eps=1e-40)
+    smallest = 2.938737278354183e-39           # MIN_SCALE itself still equals PyTorch
+    expected = torch.quantize_per_tensor(x, smallest, 0, torch.quint8).int_repr().long()
+    assert torch.equal(quantize(x, smallest, 0, 0, 255), expected)
+
+
+def test_per_channel_dequantize_rounds_like_aten_for_32_bit_zero_points():
+    """Finding 2: ATen subtracts the zero point in float32 per channel: -12.8, not -12.7."""
+    scale, zero_point = torch.tensor([0.1]), torch.tensor([2**31 - 1])
+    q = torch.quantize_per_channel(torch.tensor([[-12.7]]), scale.double(), zero_point, 0,
+                                   torch.qint32)
+    mine = dequantize(q.int_repr(), scale, zero_point, axis=0)
+    assert torch.equal(mine, q.dequantize()) and float(mine) == pytest.approx(-12.8)
+    per_tensor = torch.quantize_per_tensor(torch.tensor([-12.7]), 0.1, 2**31 - 1, torch.qint32)
+    assert torch.equal(dequantize(per_tensor.int_repr(), 0.1, 2**31 - 1), per_tensor.dequantize())
+
+
+@pytest.mark.parametrize("axis", [None, 0])
+def test_fake_quantize_float64_computes_in_float64(axis):
+    """Finding 3: for float64 input ATen's grid arithmetic is float64 (values and gradient)."""
+    x = torch.tensor([-84.65, 0.15, 2.45, 1e-3, -7.05], dtype=torch.float64)
+    for scale in (0.1, 0.3, 0.007):
+        mine_x, theirs_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+        if axis is None:
+            theirs = torch.fake_quantize_per_tensor_affine(theirs_x, scale, 3, -128, 127)
+            mine = fake_quantize(mine_x, scale, 3, -128, 127)
+        else:
+            theirs = torch.fake_quantize_per_channel_affine(
+                theirs_x[None], torch.tensor([scale]), torch.tensor([3], dtype=torch.int32), 0,
+                -128, 127)
+            mine = fake_quantize(mine_x[None], torch.tensor([scale]), torch.tensor([3]), -128,
+                                 127, axis=0)
+        assert mine.dtype == torch.float64 and torch.equal(mine, theirs)
+        mine.sum().backward()
+        theirs.sum().backward()
+        assert torch.equal(mine_x.grad, theirs_x.grad)
+
+
+def test_per_channel_fake_quantize_32_bit_range_rounds_once():
+    """Finding 4: ATen computes the per-channel (q - z) * s in float64 and rounds once."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 200, generator=gen) * 1e8
+    scale = torch.rand(4, generator=gen) * 0.5 + 0.01
+    zero_point = torch.randint(-(2**31), 2**31 - 1, (4,), generator=gen)
+    theirs = torch.fake_quantize_per_channel_affine(x, scale, zero_point.int(), 0, *INT32_RANGE)
+    assert torch.equal(fake_quantize(x, scale, zero_point, *INT32_RANGE, axis=0), theirs)
+
+
+def test_per_tensor_fake_quantize_gradient_mask_is_exact_for_32_bit_zero_points():
+    """Found by the differential test: the per-tensor mask tests round(x/s) + z exactly, while
+    the value adds z in float32 (840125698 becomes 840125696 there)."""
+    for dtype in (torch.float32, torch.float16):
+        mine_x = torch.tensor([0.0, 1.0], dtype=dtype, requires_grad=True)
+        theirs_x = mine_x.detach().clone().requires_grad_()
+        mine = fake_quantize(mine_x, 1.0, 840125697, 840125697, 840125698)
+        theirs = torch.fake_quantize_per_tensor_affine(theirs_x, 1.0, 840125697, 840125697,
+                                                       840125698)
+        assert torch.equal(mine, theirs)
+        mine.sum().backward()
+        theirs.sum().backward()
+        assert torch.equal(mine_x.grad, theirs_x.grad) and mine_x.grad.tolist() == [1.0, 1.0]
+
+
+def test_numpy_integer_ranges_are_converted():
+    """Finding 7: quant_max - quant_min overflowed in np.int8 (scale 1.19e-07, zero point 127)."""
+    np = pytest.importorskip("numpy")
+    mine = choose_qparams(-1.0, 1.0, np.int8(-128), np.int8(127))
+    expected = choose_qparams(-1.0, 1.0, -128, 127)
+    assert all(torch.equal(a, b) for a, b in zip(mine, expected))
+    assert quant_range(np.int8(8), signed=True) == (-128, 127)
+    assert symmetric_zero_point(np.uint8(0), np.uint8(255)) == 128
+    x = torch.linspace(-2, 2, 41)
+    for function in (quantize, fake_quantize):
+        assert torch.equal(function(x, 0.1, np.int8(3), np.int8(-128), np.int8(127)),
+                           function(x, 0.1, 3, -128, 127))
+
+
+def test_dequantize_of_a_quantized_tensor_says_what_to_pass():
+    """Unclear error 1: was "Creation of quantized tensor requires quantized dtype"."""
+    q = torch.quantize_per_tensor(torch.tensor([0.5]), 0.1, 0, torch.quint8)
+    with pytest.raises(TypeError, match=r"q must be an integer tensor .* q\.int_repr\(\)"):
+        dequantize(q, 0.1, 0)
+
+
+def test_tensor_eps_and_unchecked_customized_range_raise_clear_type_errors():
+    """Unclear errors 3 and 4: a tensor eps ("Boolean value of Tensor is ambiguous") and a
+    customized_range that was not checked when symmetric=False."""
+    with pytest.raises(TypeError, match="eps must be a positive float .*not a tensor.*Tensor"):
+        choose_qparams(-1.0, 1.0, 0, 255, eps=torch.tensor([1e-5, 1e-5]))
+    with pytest.raises(TypeError, match="customized_range must be a bool or None, got str"):
+        choose_qparams(-1.0, 1.0, 0, 255, symmetric=False, customized_range="yes")

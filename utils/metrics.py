@@ -29,7 +29,7 @@ import math
 
 import torch
 
-from .quantization import _as_scale, _check_bits, _check_float_tensor, _check_not_empty
+from .quantization import _as_bits, _as_scale, _check_float_tensor, _check_not_empty
 
 __all__ = ["mse", "max_abs_error", "sqnr_db", "rounding_noise_variance", "uniform_sqnr_db"]
 
@@ -138,5 +138,5 @@ def uniform_sqnr_db(bits):
 
     PyTorch: no counterpart (a formula to compare :func:`sqnr_db` with).
     """
-    _check_bits(bits)
+    bits = _as_bits(bits)
     return 20.0 * math.log10(2**bits - 1)

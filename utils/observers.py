@@ -35,9 +35,10 @@ from torch import nn
 from .metrics import mse
 from .quantization import (
     EPS,
+    _as_eps,
+    _as_int,
+    _as_quant_range,
     _check_bool,
-    _check_int,
-    _check_quant_range,
     _normalize_axis,
     _observed_tensor,
     choose_qparams,
@@ -78,7 +79,7 @@ def _resolve_quant_range(bits, signed, reduce_range, quant_min, quant_max):
         raise ValueError("give either bits or quant_min/quant_max, not both")
     if quant_min is None or quant_max is None:
         raise ValueError("quant_min and quant_max must be given together")
-    _check_quant_range(quant_min, quant_max)
+    quant_min, quant_max = _as_quant_range(quant_min, quant_max)
     if not quant_min <= 0 <= quant_max:
         raise ValueError(f"[quant_min, quant_max] must include 0, got [{quant_min}, {quant_max}]")
     if signed is None:
@@ -131,11 +132,12 @@ def _check_number_in(value, name, low, high):
         raise ValueError(f"{name} must be in ({low}, {high}], got {value}")
 
 
-def _check_num_candidates(num_candidates):
-    """Raise unless ``num_candidates`` is an int >= 1."""
-    _check_int(num_candidates, "num_candidates")
+def _as_num_candidates(num_candidates):
+    """``num_candidates`` as a Python int >= 1, else raise."""
+    num_candidates = _as_int(num_candidates, "num_candidates")
     if num_candidates < 1:
         raise ValueError(f"num_candidates must be >= 1, got {num_candidates}")
+    return num_candidates
 
 
 def percentile_range(x, percentile=99.99):
@@ -217,7 +219,7 @@ def mse_optimal_range(x, quant_min, quant_max, num_candidates=100, *, symmetric=
     histogram bins).
     """
     x = _observed_tensor(x).reshape(-1)
-    _check_num_candidates(num_candidates)
+    num_candidates = _as_num_candidates(num_candidates)
     options = dict(symmetric=symmetric, signed=signed, eps=eps, customized_range=customized_range)
     low, high = torch.aminmax(x)
     factors = torch.arange(1, num_candidates + 1, dtype=torch.float64) / num_candidates
@@ -247,8 +249,8 @@ class _RangeObserver(nn.Module):
             raise ValueError("reduce_range is not supported for symmetric unsigned quantization "
                              "(PyTorch's observers refuse it for quint8 too)")
         if ch_axis is not None:
-            _check_int(ch_axis, "ch_axis")
-        _check_number_in(eps, "eps", 0, float("inf"))
+            ch_axis = _as_int(ch_axis, "ch_axis")
+        _as_eps(eps)
         self.symmetric, self.reduce_range = symmetric, reduce_range
         self.ch_axis, self.eps = ch_axis, eps
 
@@ -313,7 +315,10 @@ class MinMaxObserver(_RangeObserver):
     PyTorch: ``torch.ao.quantization.MinMaxObserver`` (``ch_axis=None``) and
     ``PerChannelMinMaxObserver`` with ``dtype=torch.quint8/qint8/qint32``, ``qscheme`` per-tensor
     or per-channel affine/symmetric; equal ``calculate_qparams()``. Unlike PyTorch an empty,
-    integer or non-finite input raises instead of being skipped or propagated.
+    integer or non-finite input raises instead of being skipped or propagated, and so does a
+    float64 input with values beyond float32's range (the range is stored in float32, where they
+    would be inf). PyTorch's per-channel observers refuse a 1-d input (they flatten from dim 1);
+    here each entry is a channel, which is PyTorch's answer for the same values shaped ``(C, 1)``.
     """
 
     def __init__(self, bits=None, signed=None, symmetric=False, reduce_range=False, quant_min=None,
@@ -458,7 +463,7 @@ class MSEObserver(_ValueRecordingObserver):
     def __init__(self, num_candidates=100, bits=None, signed=None, symmetric=False,
                  reduce_range=False, quant_min=None, quant_max=None, ch_axis=None, eps=EPS):
         super().__init__(bits, signed, symmetric, reduce_range, quant_min, quant_max, ch_axis, eps)
-        _check_num_candidates(num_candidates)
+        num_candidates = _as_num_candidates(num_candidates)
         self.num_candidates = num_candidates
 
     def _range(self):

@@ -62,6 +62,11 @@ __all__ = [
 #: :math:`1/s` finite when the observed range is a single point such as all zeros.
 EPS = torch.finfo(torch.float32).eps
 
+#: Smallest scale accepted anywhere (float32 ``2.938737e-39``): ATen multiplies by the float32
+#: reciprocal ``1.0f / scale``, which overflows to inf below it (then ``0 * inf`` is NaN and
+#: PyTorch's results are garbage: ``quantize_per_tensor(0.0, 1e-40, ...)`` gives ``quant_max``).
+MIN_SCALE = 2.938737278354183e-39
+
 #: Unsigned ranges that PyTorch treats as a dtype's *default* range (quint8, uint16); see
 #: :func:`symmetric_zero_point`.
 _DEFAULT_UNSIGNED_RANGES = ((0, 2**8 - 1), (0, 2**16 - 1))
@@ -70,10 +75,12 @@ _DEFAULT_UNSIGNED_RANGES = ((0, 2**8 - 1), (0, 2**16 - 1))
 # --------------------------------------------------------------------------- argument checks
 
 
-def _check_int(value, name):
-    """Raise TypeError unless ``value`` is a Python integer (``bool`` is not accepted)."""
+def _as_int(value, name):
+    """``value`` as a Python int: Python and NumPy integers are accepted (NumPy's are converted,
+    so ``quant_max - quant_min`` cannot overflow in int8); bools and tensors raise TypeError."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    return int(value)
 
 
 def _check_bool(value, name, allow_none=False):
@@ -85,20 +92,21 @@ def _check_bool(value, name, allow_none=False):
         raise TypeError(f"{name} must be {allowed}, got {type(value).__name__}")
 
 
-def _check_bits(bits):
-    """Raise unless ``bits`` is an int in 2..16."""
-    _check_int(bits, "bits")
+def _as_bits(bits):
+    """``bits`` as a Python int in 2..16, else TypeError/ValueError."""
+    bits = _as_int(bits, "bits")
     if not 2 <= bits <= 16:
         raise ValueError(f"bits must be in 2..16, got {bits}")
+    return bits
 
 
-def _check_quant_range(quant_min, quant_max):
-    """Raise unless ``quant_min < quant_max`` are ints."""
-    _check_int(quant_min, "quant_min")
-    _check_int(quant_max, "quant_max")
+def _as_quant_range(quant_min, quant_max):
+    """``(quant_min, quant_max)`` as Python ints with ``quant_min < quant_max``, else raise."""
+    quant_min, quant_max = _as_int(quant_min, "quant_min"), _as_int(quant_max, "quant_max")
     if quant_min >= quant_max:
         raise ValueError(
             f"quant_min must be < quant_max, got quant_min={quant_min}, quant_max={quant_max}")
+    return quant_min, quant_max
 
 
 def _check_float_tensor(x, name):
@@ -110,9 +118,14 @@ def _check_float_tensor(x, name):
 
 
 def _check_finite(x, name):
-    """Raise ValueError if ``x`` holds a NaN or an infinity."""
+    """Raise ValueError if ``x`` holds a NaN or an infinity, or (float64) a value that becomes
+    infinite in float32."""
     if not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name} must not contain NaN or inf")
+    if not bool(torch.isfinite(x.to(torch.float32)).all()):
+        raise ValueError(f"{name} must lie within float32's range (|value| <= 3.4028e38): the "
+                         f"values are computed in float32, got |value| up to "
+                         f"{float(x.abs().max()):.4g}")
 
 
 def _check_not_empty(x, name):
@@ -123,7 +136,8 @@ def _check_not_empty(x, name):
 
 def _observed_tensor(x, name="x"):
     """Validate values that are *observed* (their range is measured): a non-empty, finite
-    floating-point tensor. Returns them detached, as float32."""
+    floating-point tensor whose values are finite in float32. Returns them detached, as
+    float32."""
     _check_float_tensor(x, name)
     _check_not_empty(x, name)
     _check_finite(x, name)
@@ -132,7 +146,7 @@ def _observed_tensor(x, name="x"):
 
 def _normalize_axis(axis, ndim, name="axis"):
     """``axis`` in ``-ndim..ndim-1`` as a non-negative index, else ValueError."""
-    _check_int(axis, name)
+    axis = _as_int(axis, name)
     if ndim == 0:
         raise ValueError(f"{name} must be None for a 0-d tensor (it has no dimensions), got {axis}")
     if not -ndim <= axis < ndim:
@@ -140,9 +154,13 @@ def _normalize_axis(axis, ndim, name="axis"):
     return axis % ndim
 
 
+_QUANTIZED_DTYPES = (torch.quint8, torch.qint8, torch.qint32, torch.quint4x2, torch.quint2x4)
+
+
 def _is_integer_dtype(dtype):
-    """True for the integer dtypes (not bool, floating or complex)."""
-    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool)
+    """True for the integer dtypes (not bool, floating, complex or quantized)."""
+    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool
+                or dtype in _QUANTIZED_DTYPES)
 
 
 def _as_tensor(value, name, dtype, kind):
@@ -160,12 +178,32 @@ def _as_tensor(value, name, dtype, kind):
     return torch.tensor(value, dtype=dtype)
 
 
+def _check_scale_values(scale, name):
+    """Raise ValueError unless every float32 entry is finite and >= :data:`MIN_SCALE`."""
+    ok = torch.isfinite(scale) & (scale >= MIN_SCALE)
+    if not bool(ok.all()):
+        bad = float(scale.reshape(-1)[~ok.reshape(-1)][0])
+        raise ValueError(f"{name} must be a positive finite float >= {MIN_SCALE:.7g} (below it "
+                         f"the float32 reciprocal 1/{name} overflows), got {bad:.7g} (after "
+                         f"rounding to float32)")
+
+
 def _as_scale(scale):
-    """``scale`` as float32 (ATen rounds scales to float32); every entry positive and finite."""
+    """``scale`` as float32 (ATen rounds scales to float32); every entry finite and at least
+    :data:`MIN_SCALE`."""
     scale = _as_tensor(scale, "scale", torch.float32, kind="float")
-    if not bool(((scale > 0) & torch.isfinite(scale)).all()):
-        raise ValueError("scale must be positive and finite (after rounding to float32)")
+    _check_scale_values(scale, "scale")
     return scale
+
+
+def _as_eps(eps):
+    """``eps`` (the smallest scale) as a float32 0-d tensor; a Python or NumPy float, no tensor."""
+    if isinstance(eps, torch.Tensor) or isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"eps must be a positive float >= {MIN_SCALE:.7g} (a number, not a "
+                        f"tensor), got {type(eps).__name__}")
+    eps = torch.tensor(float(eps), dtype=torch.float32)
+    _check_scale_values(eps, "eps")
+    return eps
 
 
 def _as_zero_point(zero_point):
@@ -209,10 +247,10 @@ def _quantizer_inputs(x, scale, zero_point, quant_min, quant_max, axis):
     _check_float_tensor(x, "x")
     if bool(torch.isnan(x).any()):
         raise ValueError("x must not contain NaN")
-    _check_quant_range(quant_min, quant_max)
+    quant_min, quant_max = _as_quant_range(quant_min, quant_max)
     scale, zero_point = _broadcast_qparams(scale, zero_point, x.shape, axis)
     _check_zero_point_in_range(zero_point, quant_min, quant_max)
-    return scale, zero_point
+    return scale, zero_point, quant_min, quant_max
 
 
 # --------------------------------------------------------------------------- integer ranges
@@ -243,7 +281,7 @@ def quant_range(bits=8, signed=False, reduce_range=False):
     >>> quant_range(8), quant_range(8, signed=True), quant_range(8, reduce_range=True)
     ((0, 255), (-128, 127), (0, 127))
     """
-    _check_bits(bits)
+    bits = _as_bits(bits)
     _check_bool(signed, "signed")
     _check_bool(reduce_range, "reduce_range")
     if signed:
@@ -280,7 +318,7 @@ def symmetric_zero_point(quant_min, quant_max, signed=None, customized_range=Non
     Returns:
         The zero point as a Python int.
     """
-    _check_quant_range(quant_min, quant_max)
+    quant_min, quant_max = _as_quant_range(quant_min, quant_max)
     _check_bool(signed, "signed", allow_none=True)
     _check_bool(customized_range, "customized_range", allow_none=True)
     if signed is None:
@@ -371,6 +409,11 @@ def choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=False, sign
     tensor :math:`c` gets :math:`s = |c|/(q_{max}-q_{min})`, and an all-zero one
     :math:`s = \varepsilon`, :math:`z = q_{min}`.
 
+    ``eps`` must be a Python or NumPy float (not a tensor) of at least :data:`MIN_SCALE`
+    (``2.938737e-39``): a smaller scale has no float32 reciprocal (see :func:`quantize`); PyTorch's
+    observers accept it and then quantize to garbage. ``quant_min``/``quant_max`` may be NumPy
+    integers: they are converted to Python ints first (NumPy ``int8`` arithmetic would overflow).
+
     Deliberate difference: PyTorch converts :math:`\mathrm{round}(x_{min}/s)` to **int32**; with
     32-bit ranges and :math:`x_{min} \lesssim -512` that overflows and its zero point comes out as
     0 (e.g. ``qint32`` on [-1000, 1]). Here it is int64, so :math:`x_{min}` still maps to
@@ -400,18 +443,17 @@ def choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=False, sign
     (tensor([0.0235]), tensor([0]))
     """
     min_val, max_val = _observed_range(min_val, max_val)
-    _check_quant_range(quant_min, quant_max)
+    quant_min, quant_max = _as_quant_range(quant_min, quant_max)
     _check_bool(symmetric, "symmetric")
-    eps = _as_tensor(eps, "eps", torch.float32, kind="float")
-    if not bool(eps > 0):
-        raise ValueError(f"eps must be positive, got {float(eps)}")
+    _check_bool(signed, "signed", allow_none=True)
+    _check_bool(customized_range, "customized_range", allow_none=True)
+    eps = _as_eps(eps)
     min_neg, max_pos = _range_including_zero(min_val, max_val)
     if symmetric:
         scale = torch.maximum(_symmetric_scale(min_neg, max_pos, quant_min, quant_max), eps)
         zero = symmetric_zero_point(quant_min, quant_max, signed, customized_range)
         zero_point = torch.full_like(scale, zero, dtype=torch.int64)
     else:
-        _check_bool(signed, "signed", allow_none=True)
         scale = torch.maximum(_affine_scale(min_neg, max_pos, quant_min, quant_max), eps)
         zero_point = _affine_zero_point(min_neg, scale, quant_min, quant_max)
     return scale, zero_point
@@ -421,14 +463,22 @@ def choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=False, sign
 
 
 def _grid_index(x, scale, zero_point):
-    r"""Unclamped integer of each value, ATen's float32 arithmetic:
-    :math:`\mathrm{fl}\big(z + \mathrm{round}(\mathrm{fl}(x \cdot \mathrm{fl}(1/s)))\big)`.
+    r"""Unclamped integer of each value, ATen's arithmetic:
+    :math:`\mathrm{fl}\big(z + \mathrm{round}(\mathrm{fl}(x \cdot \mathrm{fl}_{32}(1/s)))\big)`,
+    in float64 for a float64 ``x`` and in float32 otherwise (float16/bfloat16 promote to it).
 
     ``scale`` float32 and ``zero_point`` int64, already shaped to broadcast against ``x``.
-    Returns a float32 tensor of whole numbers (it may lie outside the integer range).
+    Returns a tensor of whole numbers (it may lie outside the integer range).
     """
-    inv_scale = 1.0 / scale
-    return torch.round(x.to(torch.float32) * inv_scale) + zero_point.to(torch.float32)
+    steps = _rounded_steps(x, scale)
+    return steps + zero_point.to(steps.dtype)
+
+
+def _rounded_steps(x, scale):
+    r""":math:`\mathrm{round}(\mathrm{fl}(x \cdot \mathrm{fl}_{32}(1/s)))`, in float64 for a
+    float64 ``x`` and in float32 otherwise: :func:`_grid_index` before the zero point."""
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    return torch.round(x.to(dtype) * (1.0 / scale).to(dtype))
 
 
 def _clamp_to_range(grid, quant_min, quant_max):
@@ -444,8 +494,21 @@ def _within_range(grid, quant_min, quant_max):
 
 
 def _dequantize_values(q, scale, zero_point):
-    r""":math:`(q - z)\,s` in float32; parameters already shaped to broadcast against ``q``."""
-    return (q.to(torch.int64) - zero_point).to(torch.float32) * scale
+    r""":math:`(q - z)\,s` in float32; parameters already shaped to broadcast against ``q``.
+
+    Per tensor (0-d ``scale``) :math:`q - z` is exact (integers); per channel ATen converts
+    :math:`q` and :math:`z` to float32 first, which rounds them when :math:`|q| \ge 2^{24}`."""
+    if scale.dim() == 0:
+        return (q.to(torch.int64) - zero_point).to(torch.float32) * scale
+    return (q.to(torch.float32) - zero_point.to(torch.float32)) * scale
+
+
+def _fake_quantized_values(q, scale, zero_point, dtype):
+    r""":math:`(q - z)\,s` as ATen's fake-quantize kernels compute it, returned as ``dtype``:
+    per tensor in float32; per channel (``scale`` not 0-d) in float64, rounded once."""
+    if scale.dim() == 0:
+        return _dequantize_values(q, scale, zero_point).to(dtype)
+    return ((q - zero_point).to(torch.float64) * scale.to(torch.float64)).to(dtype)
 
 
 def quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
@@ -461,12 +524,19 @@ def quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
     even, then the zero point added, then the clamp.
 
     Args:
-        x: floating-point tensor, any shape (computed in float32); no NaN. Values beyond the
-            range, :math:`\pm\infty` included, clamp to its ends. (ATen's int32 arithmetic
-            overflows for values more than ~:math:`2^{31}` steps out: ``quantize_per_tensor`` to
-            quint8 with a zero point above 127 turns 1e30 into 0. Here it is 255.)
+        x: floating-point tensor, any shape, dtype and memory layout; no NaN. Computed in
+            float32: a float16/bfloat16/float64 ``x`` gives PyTorch's result for ``x.float()``
+            (PyTorch accepts only float32 here). Values beyond the range, :math:`\pm\infty`
+            included, clamp to its ends. (ATen's int32 arithmetic overflows for values more
+            than ~:math:`2^{31}` steps out: ``quantize_per_tensor`` to quint8 with a zero point
+            above 127 turns 1e30 into 0. Here it is 255.) PyTorch's per-channel kernel refuses
+            a channels-last ``x`` with ``axis`` other than 0 or 1; here every layout works and
+            gives PyTorch's result for ``x.contiguous()``.
         scale: per tensor (``axis=None``) a positive number or one-element tensor; per channel a
-            1-d tensor of ``x.shape[axis]`` positive entries. Rounded to float32.
+            1-d tensor of ``x.shape[axis]`` positive entries. Rounded to float32, then at least
+            :data:`MIN_SCALE` (``2.938737e-39``, else ValueError): below it ATen's float32
+            ``1/scale`` is inf and PyTorch returns garbage (``quantize_per_tensor([0., 1., -1.],
+            1e-40, 0, quint8)`` gives ``[255, 255, 0]``).
         zero_point: an int or integer tensor, shaped like ``scale``, in ``[quant_min, quant_max]``.
         quant_min, quant_max: integer range, e.g. from :func:`quant_range`.
         axis: ``None`` for per-tensor, else the channel dimension of ``x`` (negative allowed).
@@ -481,8 +551,10 @@ def quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
     >>> quantize(torch.tensor([0.5, 1.5, 2.5, 3.5, 100.0]), 1.0, 0, 0, 15)
     tensor([ 0,  2,  2,  4, 15])
     """
-    scale, zero_point = _quantizer_inputs(x, scale, zero_point, quant_min, quant_max, axis)
-    return _clamp_to_range(_grid_index(x, scale, zero_point), quant_min, quant_max)
+    scale, zero_point, quant_min, quant_max = _quantizer_inputs(x, scale, zero_point, quant_min,
+                                                                quant_max, axis)
+    return _clamp_to_range(_grid_index(x.to(torch.float32), scale, zero_point),
+                           quant_min, quant_max)
 
 
 def dequantize(q, scale, zero_point, axis=None):
@@ -495,13 +567,22 @@ def dequantize(q, scale, zero_point, axis=None):
     Returns:
         float32 tensor of the shape of ``q``: multiples of ``scale``.
 
-    PyTorch: ``Tensor.dequantize()`` of a per-tensor or per-channel quantized tensor, bit-identical
-    for :math:`|q - z| < 2^{24}` and scales that are float32 numbers (ATen's per-channel kernel
-    multiplies by the scale in float64: a float64 scale that float32 cannot represent gives a
-    slightly different result there); torchao ``dequantize_affine``.
+    PyTorch: ``Tensor.dequantize()`` of a per-tensor or per-channel quantized tensor,
+    bit-identical for scales that are float32 numbers (ATen's per-channel kernel multiplies by
+    the scale in float64: a float64 scale that float32 cannot represent gives a slightly
+    different result there); torchao ``dequantize_affine``. Per tensor :math:`q - z` is exact;
+    per channel ATen converts :math:`q` and :math:`z` to float32 before subtracting, which
+    rounds them for :math:`|q|, |z| \ge 2^{24}` (qint32): ``q = 2147483520``, ``z = 2^{31}-1``,
+    ``s = 0.1`` gives -12.8, not -12.7. This function does the same.
+
+    A quantized tensor (``torch.quint8`` ...) raises TypeError: pass ``q.int_repr()``.
     """
     if not isinstance(q, torch.Tensor):
         raise TypeError(f"q must be a torch.Tensor, got {type(q).__name__}")
+    if q.is_quantized:
+        raise TypeError(f"q must be an integer tensor of the stored values, got a quantized "
+                        f"tensor ({q.dtype}): pass q.int_repr() with its scale and zero point, "
+                        f"or call q.dequantize()")
     if not _is_integer_dtype(q.dtype):
         raise TypeError(f"q must be an integer tensor, got dtype {q.dtype}")
     scale, zero_point = _broadcast_qparams(scale, zero_point, q.shape, axis)
@@ -524,6 +605,11 @@ class FakeQuantizeSTE(torch.autograd.Function):
         \mathbb{1}\left[q_{min} \le r \le q_{max}\right]
 
     exactly the mask of ``torch.fake_quantize_per_tensor_affine`` (its ``cachemask`` kernel).
+    Per tensor (0-d ``scale``) that kernel tests :math:`r` in exact integer arithmetic while the
+    value adds :math:`z` in float32, so for :math:`|z| \ge 2^{24}` the mask and the value can
+    disagree; per channel both use the float32 :math:`r`. This class does the same. ATen
+    computes in float64 for float64 ``x`` and in float32 otherwise; the per-channel value
+    :math:`(q - z)\,s` is rounded once from float64, the per-tensor one in float32.
     ``scale`` and ``zero_point`` get no gradient (LSQ-style learned scales are not covered).
 
     Call it through :func:`fake_quantize`, which validates the arguments and shapes ``scale`` and
@@ -533,10 +619,12 @@ class FakeQuantizeSTE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, scale, zero_point, quant_min, quant_max):
-        grid = _grid_index(x, scale, zero_point)
-        ctx.save_for_backward(_within_range(grid, quant_min, quant_max))
+        steps = _rounded_steps(x, scale)
+        grid = steps + zero_point.to(steps.dtype)
+        tested = grid if scale.dim() else steps.to(torch.float64) + zero_point.to(torch.float64)
+        ctx.save_for_backward(_within_range(tested, quant_min, quant_max))
         q = _clamp_to_range(grid, quant_min, quant_max)
-        return _dequantize_values(q, scale, zero_point).to(x.dtype)
+        return _fake_quantized_values(q, scale, zero_point, x.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):
@@ -558,7 +646,8 @@ def fake_quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
     straight-through estimator of :class:`FakeQuantizeSTE`.
 
     Args:
-        x: floating-point tensor, any shape (computed in float32, returned in ``x.dtype``).
+        x: floating-point tensor, any shape (returned in ``x.dtype``). Computed as ATen does: in
+            float64 for float64 ``x``, else in float32 (see :class:`FakeQuantizeSTE`).
         scale, zero_point, quant_min, quant_max, axis: as in :func:`quantize`.
 
     Returns:
@@ -566,9 +655,14 @@ def fake_quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
 
     PyTorch: ``torch.fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max)``
     and ``torch.fake_quantize_per_channel_affine(x, scale, zero_point, axis, quant_min,
-    quant_max)``: same values and same gradient.
+    quant_max)``: same values and same gradient, with two deliberate differences. Where
+    :math:`|x/s| \ge 2^{63}` (:math:`\pm\infty` included) ATen casts the float to int64,
+    undefined behaviour in C++ that gives :math:`q_{min}` on x86; here such values clamp to the
+    nearer end of the range, like every other value outside it. And an empty ``x`` returns an
+    empty result where PyTorch's per-channel op raises.
     """
-    scale, zero_point = _quantizer_inputs(x, scale, zero_point, quant_min, quant_max, axis)
+    scale, zero_point, quant_min, quant_max = _quantizer_inputs(x, scale, zero_point, quant_min,
+                                                                quant_max, axis)
     return FakeQuantizeSTE.apply(x, scale, zero_point, quant_min, quant_max)
 
 
