@@ -573,3 +573,37 @@ def test_prunable_weights_rejects_bad_kinds(kinds):
 def test_overall_sparsity_rejects_model_without_such_layers():
     with pytest.raises(ValueError, match="no layers of kinds"):
         pruning.overall_sparsity(DigitsMLP(), kinds=(nn.Conv2d,))
+
+
+# --------------------------------------------------------------------------- issue 17 regressions
+
+
+def test_random_masks_draw_nothing_when_nothing_is_pruned():
+    """Finding 5: PyTorch draws no random numbers for amount 0, so the next mask differs."""
+    w = torch.randn(6, 5)
+    torch.manual_seed(0)
+    mine = [pruning.random_mask(w, 0.0), pruning.random_mask(w, 0.5),
+            pruning.random_structured_mask(w, 0, dim=0), pruning.random_structured_mask(w, 2, 0)]
+    torch.manual_seed(0)
+    ones = torch.ones_like(w)
+    theirs = [prune.RandomUnstructured(0.0).compute_mask(w, ones),
+              prune.RandomUnstructured(0.5).compute_mask(w, ones),
+              prune.RandomStructured(0, dim=0).compute_mask(w, ones),
+              prune.RandomStructured(2, dim=0).compute_mask(w, ones)]
+    for m, t in zip(mine, theirs):
+        assert torch.equal(m, t)
+
+
+def test_global_masks_keep_each_weights_dtype():
+    """Finding 6: the masks came back in the promoted dtype (float64 for all)."""
+    weights = [torch.randn(3, 4, dtype=torch.float16), torch.randn(5, dtype=torch.float64),
+               torch.randn(2, 2)]
+    masks = pruning.global_magnitude_masks(weights, 0.5)
+    assert [m.dtype for m in masks] == [torch.float16, torch.float64, torch.float32]
+
+
+def test_global_masks_refuse_a_single_tensor():
+    """Finding 9: a 2-D tensor was iterated row by row, each row a separate weight."""
+    with pytest.raises(TypeError, match=r"weights must be a list of tensors, got a single tensor "
+                                        r"of shape \(3, 4\); pass \[weight\]"):
+        pruning.global_magnitude_masks(torch.randn(3, 4), 0.5)

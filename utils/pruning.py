@@ -22,6 +22,11 @@ this module                         ``torch.nn.utils.prune``
 The ``amount`` convention is PyTorch's: a ``float`` in [0, 1] is a *fraction* (``1.0`` prunes
 everything), an ``int`` is a *count* (``1`` prunes one entry).
 
+Differences from PyTorch, on purpose: an empty weight raises ValueError (PyTorch returns an
+empty mask); a weight of any memory layout (transposed, channels-last) gets the mask that
+PyTorch computes for ``weight.contiguous()`` (PyTorch's unstructured methods call ``view(-1)``,
+which refuses other layouts).
+
 Masks are computed from the values they are given. Zeros already in the weight are the smallest
 magnitudes, so pruning an already pruned weight to a larger ``amount`` keeps the old zeros and
 ``amount`` is the *total* sparsity (what a gradual schedule such as
@@ -191,9 +196,13 @@ def random_mask(weight, amount, generator=None):
     PyTorch counterpart: ``prune.random_unstructured`` draws ``u = torch.rand_like(weight)``
     from the global RNG and ranks the same way, so after the same ``torch.manual_seed`` both
     give the same mask. With ``generator``, ``u`` comes from that generator instead, and a
-    generator seeded with ``s`` gives the same mask as ``torch.manual_seed(s)``.
+    generator seeded with ``s`` gives the same mask as ``torch.manual_seed(s)``. When nothing is
+    pruned (``k = 0``) neither draws a random number, so the random stream stays in step.
     """
     _check_weight(weight)
+    _check_generator(generator)
+    if num_to_prune(amount, weight.numel()) == 0:   # PyTorch draws nothing then
+        return torch.ones_like(weight, memory_format=torch.contiguous_format)
     scores = _uniform_scores(weight.shape, weight, generator)
     return _mask_pruning_ranked(weight, scores, amount, prune_largest=True)
 
@@ -264,9 +273,12 @@ def random_structured_mask(weight, amount, dim, generator=None):
     RNG and keeps ``u > kthvalue(u, k)``, the same slices (random numbers do not tie in
     practice), so after the same ``torch.manual_seed`` the masks agree. With ``generator``,
     ``u`` comes from that generator (float32 like PyTorch's draw, whatever ``weight``'s dtype).
+    When nothing is pruned (``k = 0``) neither draws a random number.
     """
     _check_structured(weight, dim)
     _check_generator(generator)
+    if num_to_prune(amount, weight.shape[dim]) == 0:   # PyTorch draws nothing then
+        return torch.ones_like(weight, memory_format=torch.contiguous_format)
     scores = torch.rand(weight.shape[dim], generator=generator)
     return _mask_keeping_largest_slices(weight, scores, amount, dim)
 
@@ -283,7 +295,10 @@ def global_magnitude_masks(weights, amount):
     ``mask_v`` back into pieces of each tensor's shape. Layers with many small weights lose
     more than others; each layer's sparsity is whatever the global threshold gives it.
 
-    Shapes: list of tensors of any shapes (same dtype) -> list of masks, same shapes.
+    Shapes: list (or tuple, or any iterable except a tensor) of tensors of any shapes -> list
+    of masks, same shapes, each in its own tensor's dtype (the ranking runs on the promoted
+    dtype, as ``parameters_to_vector`` does). A single tensor is refused: iterating it would
+    treat each row as a separate weight; pass ``[w]``.
 
     PyTorch counterpart: ``prune.global_unstructured(pairs, pruning_method=prune.L1Unstructured,
     amount=amount)`` builds ``v`` with ``parameters_to_vector`` in the same order and ranks it
@@ -291,6 +306,9 @@ def global_magnitude_masks(weights, amount):
     For a model: ``global_magnitude_masks([getattr(m, n) for m, n in prunable_weights(model)],
     amount)``.
     """
+    if isinstance(weights, torch.Tensor):
+        raise TypeError(f"weights must be a list of tensors, got a single tensor of shape "
+                        f"{tuple(weights.shape)}; pass [weight] to prune it alone")
     weights = list(weights)
     if not weights:
         raise ValueError("weights must be a non-empty sequence of tensors, got an empty one")
@@ -298,7 +316,7 @@ def global_magnitude_masks(weights, amount):
         _check_weight(weight, arg=f"weights[{i}]")
     flat = torch.cat([weight.detach().reshape(-1) for weight in weights])
     pieces = magnitude_mask(flat, amount).split([weight.numel() for weight in weights])
-    return [piece.view(weight.shape) for piece, weight in zip(pieces, weights)]
+    return [piece.view(weight.shape).to(weight.dtype) for piece, weight in zip(pieces, weights)]
 
 
 # --------------------------------------------------------------------------------------------
