@@ -544,3 +544,21 @@ def test_from_quantized_rejects_unsupported_modules():
     grouped = nnq.Conv2d(4, 4, 3, groups=2)
     with pytest.raises(ValueError, match="groups=1"):
         IntegerConv2d.from_quantized(grouped)
+
+
+# --------------------------------------------------------------------------- issue 17 regressions
+
+
+def test_quantize_multiplier_of_a_string_says_what_is_allowed():
+    """Unclear error 5: was "invalid data type 'str'"."""
+    with pytest.raises(TypeError, match="real_multiplier must be a positive float .* got str"):
+        quantize_multiplier("0.5")
+
+
+def test_requantize_accepts_numpy_integer_ranges():
+    """Finding 7 (integer ranges everywhere): NumPy integers are converted, not refused."""
+    np = pytest.importorskip("numpy")
+    acc = torch.tensor([[1000, -1000, 5]])
+    m0, shift = quantize_multiplier(0.01)
+    assert torch.equal(requantize(acc, m0, shift, 3, np.int16(0), np.int16(255)),
+                       requantize(acc, m0, shift, 3, 0, 255))

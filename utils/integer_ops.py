@@ -38,6 +38,8 @@ differ by one unit on the rest, mostly because of gemmlowp's double rounding
 (see :class:`IntegerLinear`).
 """
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -107,14 +109,17 @@ def _storage_dtype(quant_min, quant_max):
     return torch.int32
 
 
-def _check_quant_range(quant_min, quant_max):
-    """quant_min <= quant_max, both ints in the int32 range, else ValueError."""
-    if not (isinstance(quant_min, int) and isinstance(quant_max, int)):
-        raise TypeError(f"quant_min and quant_max must be Python ints, got "
-                        f"{type(quant_min).__name__} and {type(quant_max).__name__}")
+def _as_int32_range(quant_min, quant_max):
+    """``(quant_min, quant_max)`` as Python ints (NumPy integers converted) with
+    ``INT32_MIN <= quant_min <= quant_max <= INT32_MAX``, else TypeError/ValueError."""
+    for value, name in ((quant_min, "quant_min"), (quant_max, "quant_max")):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    quant_min, quant_max = int(quant_min), int(quant_max)
     if not INT32_MIN <= quant_min <= quant_max <= INT32_MAX:
         raise ValueError(f"need INT32_MIN <= quant_min <= quant_max <= INT32_MAX, "
                          f"got quant_min={quant_min}, quant_max={quant_max}")
+    return quant_min, quant_max
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,6 +159,13 @@ def quantize_multiplier(real_multiplier):
     builds the same ``(M0, shift)`` in ``pytorch_qnnp_compute_scalar_requantization_params``.
     """
     is_scalar = not isinstance(real_multiplier, torch.Tensor)
+    if is_scalar and (isinstance(real_multiplier, bool)
+                      or not isinstance(real_multiplier, numbers.Real)):
+        raise TypeError(f"real_multiplier must be a positive float in [2**-32, 2**30) or a float "
+                        f"tensor of them, got {type(real_multiplier).__name__}")
+    if not is_scalar and not real_multiplier.is_floating_point():
+        raise TypeError(f"real_multiplier must be a float tensor, got dtype "
+                        f"{real_multiplier.dtype}")
     multiplier = torch.as_tensor(real_multiplier, dtype=torch.float64)
     if not torch.isfinite(multiplier).all() or (multiplier < MIN_MULTIPLIER).any() \
             or (multiplier >= MAX_MULTIPLIER).any():
@@ -274,7 +286,7 @@ def requantize(acc, m0, shift, out_zero_point, quant_min, quant_max):
     acc = _as_int64(acc, "acc")
     if acc.dim() < 2:
         raise ValueError(f"acc must have channels on dim 1, shape (N, C, ...), got {tuple(acc.shape)}")
-    _check_quant_range(quant_min, quant_max)
+    quant_min, quant_max = _as_int32_range(quant_min, quant_max)
     m0 = _along_axis(_as_int64(m0, "m0"), axis=1, ndim=acc.dim())
     shift = _along_axis(_as_int64(shift, "shift"), axis=1, ndim=acc.dim())
     scaled = fixed_point_multiply(acc, m0, shift)
