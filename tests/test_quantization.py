@@ -584,3 +584,22 @@ def test_tensor_eps_and_unchecked_customized_range_raise_clear_type_errors():
         choose_qparams(-1.0, 1.0, 0, 255, eps=torch.tensor([1e-5, 1e-5]))
     with pytest.raises(TypeError, match="customized_range must be a bool or None, got str"):
         choose_qparams(-1.0, 1.0, 0, 255, symmetric=False, customized_range="yes")
+
+
+def test_documented_per_channel_fake_quantize_differences_are_pinned():
+    """fake_quantize docstring: per channel, values beyond 2**63 steps (inf) clamp to the nearer
+    end here, where ATen's int64 cast gives quant_min; an empty x gives an empty result here,
+    where ATen raises. Per tensor both agree with PyTorch."""
+    x = torch.tensor([[float("inf"), 1e30, -float("inf")]])
+    scale, zero_point = torch.tensor([1e-20]), torch.tensor([0])
+    mine = fake_quantize(x, scale, zero_point, -128, 127, axis=0)
+    assert torch.equal(mine / scale, torch.tensor([[127.0, 127.0, -128.0]]))
+    theirs = torch.fake_quantize_per_channel_affine(x, scale, zero_point.int(), 0, -128, 127)
+    assert torch.equal(theirs / scale, torch.tensor([[-128.0, -128.0, -128.0]]))
+    assert torch.equal(fake_quantize(x[0], 1e-20, 0, -128, 127),
+                       torch.fake_quantize_per_tensor_affine(x[0], 1e-20, 0, -128, 127))
+    empty, no_scales = torch.empty(0, 3), torch.ones(0)      # no channels along axis 0
+    assert fake_quantize(empty, no_scales, torch.zeros(0, dtype=torch.long), 0, 255,
+                         axis=0).shape == (0, 3)
+    with pytest.raises(RuntimeError):
+        torch.fake_quantize_per_channel_affine(empty, no_scales, torch.zeros(0).int(), 0, 0, 255)

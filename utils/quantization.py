@@ -655,11 +655,13 @@ def fake_quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
 
     PyTorch: ``torch.fake_quantize_per_tensor_affine(x, scale, zero_point, quant_min, quant_max)``
     and ``torch.fake_quantize_per_channel_affine(x, scale, zero_point, axis, quant_min,
-    quant_max)``: same values and same gradient, with two deliberate differences. Where
-    :math:`|x/s| \ge 2^{63}` (:math:`\pm\infty` included) ATen casts the float to int64,
-    undefined behaviour in C++ that gives :math:`q_{min}` on x86; here such values clamp to the
-    nearer end of the range, like every other value outside it. And an empty ``x`` returns an
-    empty result where PyTorch's per-channel op raises.
+    quant_max)``: same values and same gradient, with two deliberate differences, both per
+    channel. Where :math:`|x/s| \ge 2^{63}` (:math:`\pm\infty` included) ATen's per-channel
+    kernel casts the float to int64, undefined behaviour in C++ that gives :math:`q_{min}` on
+    x86 (``fake_quantize_per_channel_affine(tensor([[inf]]), ...)`` is
+    :math:`(q_{min} - z)\,s`); here such values clamp to the nearer end of the range, like
+    every other value outside it, as the per-tensor op does. And an ``x`` with no channels
+    (``x.shape[axis] == 0``) returns an empty result where PyTorch's per-channel op raises.
     """
     scale, zero_point, quant_min, quant_max = _quantizer_inputs(x, scale, zero_point, quant_min,
                                                                 quant_max, axis)
