@@ -68,6 +68,17 @@ MUTANTS = [
     _mutant("readers", "(float(getattr(quantized, scale.target)),\n                                        int(getattr(quantized, zero_point.target)))",
             "(float(getattr(quantized, zero_point.target)),\n                                        int(getattr(quantized, scale.target)))",
             "test_qparams", "swaps the scale and zero-point get_attr arguments"),
+    # 4b. fold_conv_bn (BatchNorm folding, graded against fuse_conv_bn_eval)
+    _mutant("fold_conv_bn", "torch.sqrt(bn.running_var + bn.eps)", "torch.sqrt(bn.running_var)", "test_fold",
+            "forgets eps"),
+    _mutant("fold_conv_bn", "torch.sqrt(bn.running_var + bn.eps)", "(bn.running_var + bn.eps)", "test_fold",
+            "divides by the variance instead of the standard deviation sqrt(var + eps)"),
+    _mutant("fold_conv_bn", "else torch.zeros_like(bn.running_mean)", "else bn.running_mean", "test_fold",
+            "a conv without bias gets b' = beta (drops -gamma*mean/sqrt(var+eps))"),
+    _mutant("fold_conv_bn", "bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)",
+            "bias = torch.zeros_like(bn.running_mean)", "test_fold", "ignores the conv's own bias"),
+    _mutant("fold_conv_bn", "a.reshape(-1, 1, 1, 1)", "a.reshape(1, -1, 1, 1)", "test_fold",
+            "scales the input channels instead of the output channels"),
     # 7. dynamic_quantize
     _mutant("dynamic_quantize", "dtype=torch.qint8", "dtype=torch.float16", "test_dynamic",
             "float16 dynamic quantization (weights not int8)", rerun=("dynamic_build",)),
@@ -92,6 +103,7 @@ EQUAL_TO_EVERYTHING = [
     ("ptq_fx", "ptq_fx", "test_ptq_fx", ("object", "tuple")),
     ("readers", "observer_ranges", "test_qparams", ("object", "dict")),
     ("readers", "graph_qparams", "test_qparams", ("object", "tuple")),
+    ("fold_conv_bn", "fold_conv_bn", "test_fold", ("object", "tuple")),
     ("dynamic_quantize", "dynamic_quantize", "test_dynamic", ("object",)),
     ("fuse_plan", "fuse_plan", "test_fuse_plan", ("object", "list")),
 ]
