@@ -189,6 +189,11 @@ def documented_empty_weight(w):
     return w.numel() == 0
 
 
+def documented_bool_amount(amount):
+    """A bool pruning amount is refused (``num_to_prune`` docstring); PyTorch counts True as 1."""
+    return isinstance(amount, bool)
+
+
 def documented_eps_too_small(eps):
     """An ``eps`` below ``MIN_SCALE`` is refused (``choose_qparams`` docstring)."""
     return eps < uq.MIN_SCALE
@@ -496,6 +501,41 @@ def test_structured_masks(data):
     CASES["ln_structured_mask/random_structured_mask"] += 1
 
 
+@settings(DIFFERENTIAL, max_examples=150)
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 10**6),
+                 st.integers(0, 50).map(numpy_int), st.sampled_from((0.0, 1.0, 0, 1, True))),
+       st.integers(0, 10**6))
+def test_num_to_prune(amount, numel):
+    """num_to_prune == _compute_nparams_toprune after PyTorch's two validations; both refuse the
+    same arguments."""
+    try:
+        prune._validate_pruning_amount_init(amount)
+        theirs = prune._compute_nparams_toprune(amount, numel)
+        prune._validate_pruning_amount(theirs, numel)
+    except (TypeError, ValueError):
+        theirs = None
+    if theirs is None or documented_bool_amount(amount):
+        with pytest.raises((TypeError, ValueError), match="amount"):
+            pruning.num_to_prune(amount, numel)
+        RULED["test_num_to_prune"] += 1
+        return
+    assert pruning.num_to_prune(amount, numel) == theirs
+    CASES["num_to_prune"] += 1
+
+
+@settings(DIFFERENTIAL, max_examples=100)
+@given(st.data())
+def test_slice_norms(data):
+    """slice_norms == prune._compute_norm (the Ln norm that ln_structured ranks)."""
+    draw = data.draw
+    w = draw(float_tensors(elements=WEIGHT_VALUES, min_dims=2, min_side=1))
+    dim = draw(st.integers(-w.dim(), w.dim() - 1))
+    n = draw(st.sampled_from((1, 2, 3.5, math.inf)))
+    assert_equal_where(pruning.slice_norms(w, n, dim), prune._compute_norm(w, n, dim),
+                       torch.tensor(True), "slice_norms")
+    CASES["slice_norms"] += 1
+
+
 class _Holder(torch.nn.Module):
     def __init__(self, weight):
         super().__init__()
@@ -587,6 +627,6 @@ def test_zz_generated_case_count(capsys):
     with capsys.disabled():
         print(f"\ndifferential: {total} generated cases compared with PyTorch {dict(CASES)}; "
               f"{ruled} more checked against a documented rule {dict(RULED)}")
-    if len(CASES) < 10:
+    if len(CASES) < 12:
         pytest.skip("run the whole file to count every differential test")
     assert total >= 1000

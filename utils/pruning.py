@@ -119,7 +119,8 @@ def num_to_prune(amount, numel):
     (Python's ``round``, halves go to the even integer: ``round(0.5 * 5) == 2``);
     ``k = amount`` for an int count, which must not exceed ``numel``.
 
-    Note ``1.0`` (everything) and ``1`` (one entry) differ.
+    Note ``1.0`` (everything) and ``1`` (one entry) differ. A ``bool`` is refused (PyTorch
+    counts ``True`` as 1); NumPy integers count like ints.
 
     PyTorch counterpart: ``torch.nn.utils.prune._compute_nparams_toprune`` with the checks of
     ``_validate_pruning_amount_init`` and ``_validate_pruning_amount``.
