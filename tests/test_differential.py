@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.internal.conjecture import providers as hypothesis_providers
 from torch.ao.quantization import observer as tobs
 from torch.nn.utils import prune
 
@@ -34,6 +35,18 @@ pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
 
 DIFFERENTIAL = settings(derandomize=True, database=None, deadline=None, print_blob=False,
                         suppress_health_check=list(HealthCheck))
+
+@pytest.fixture(autouse=True, scope="module")
+def _cases_depend_on_this_file_only():
+    """Hypothesis (pinned 6.170.17) also draws literals found in every local module imported so
+    far, so without this the cases would depend on which other test files ran first (seen: a
+    case generated in the full run only). An empty pool of local constants fixes them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hypothesis_providers, "_get_local_constants", hypothesis_providers.Constants)
+        hypothesis_providers.CONSTANTS_CACHE.cache.clear()
+        yield
+        hypothesis_providers.CONSTANTS_CACHE.cache.clear()
+
 
 #: Generated cases compared with PyTorch, per test, and cases where a documented rule applied
 #: instead (utils' documented error checked); reported by ``test_zz_generated_case_count``.
@@ -147,6 +160,13 @@ def documented_beyond_int32(x, scale, zero_point):
     ``quantize_per_tensor``/``_channel`` to quint8/qint8 wraps (``quantize`` docstring)."""
     product = x.to(torch.float32).to(torch.float64) * (1.0 / scale).to(torch.float64)
     return ~(product.abs() + zero_point.abs().to(torch.float64) < 2.0**31 - 2**9)
+
+
+def documented_int32_wrap(q, zero_point, axis):
+    """Per tensor, ATen subtracts the zero point from a qint32 value in int32, which wraps for
+    |q - z| >= 2**31 (``dequantize`` docstring); utils subtracts exactly."""
+    return (q.to(torch.int64) - zero_point).abs() >= 2**31 if axis is None else \
+        torch.zeros(q.shape, dtype=torch.bool)
 
 
 def documented_observed_refused(x):
@@ -335,7 +355,7 @@ def test_dequantize(data):
         theirs = torch._make_per_channel_quantized_tensor(
             q.to(torch.int32), scale.double(), zero_point, axis % q.dim()).dequantize()
     mine = uq.dequantize(q, scale, zero_point, axis=axis)
-    assert_equal_where(mine, theirs, torch.ones_like(mine, dtype=torch.bool), "dequantize")
+    assert_equal_where(mine, theirs, ~documented_int32_wrap(q, zero_point, axis), "dequantize")
     CASES["dequantize"] += 1
 
 

@@ -603,3 +603,11 @@ def test_documented_per_channel_fake_quantize_differences_are_pinned():
                          axis=0).shape == (0, 3)
     with pytest.raises(RuntimeError):
         torch.fake_quantize_per_channel_affine(empty, no_scales, torch.zeros(0).int(), 0, 0, 255)
+
+
+def test_documented_per_tensor_dequantize_does_not_wrap_in_int32():
+    """dequantize docstring: ATen's per-tensor qint32 dequantize wraps q - z in int32."""
+    q = torch.tensor([0, 256], dtype=torch.int32)
+    theirs = torch._make_per_tensor_quantized_tensor(q, 1.0, -(2**31)).dequantize()
+    assert theirs.tolist() == [-(2.0**31), -(2.0**31) + 256]
+    assert dequantize(q, 1.0, -(2**31)).tolist() == [2.0**31, 2.0**31 + 256]

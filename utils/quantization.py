@@ -573,7 +573,10 @@ def dequantize(q, scale, zero_point, axis=None):
     different result there); torchao ``dequantize_affine``. Per tensor :math:`q - z` is exact;
     per channel ATen converts :math:`q` and :math:`z` to float32 before subtracting, which
     rounds them for :math:`|q|, |z| \ge 2^{24}` (qint32): ``q = 2147483520``, ``z = 2^{31}-1``,
-    ``s = 0.1`` gives -12.8, not -12.7. This function does the same.
+    ``s = 0.1`` gives -12.8, not -12.7. This function does the same. One deliberate
+    difference: per tensor ATen subtracts in int32, which wraps for :math:`|q - z| \ge 2^{31}`
+    (only with 32-bit ranges: ``q = 0``, ``z = -2^{31}`` gives :math:`-2^{31} s`); here
+    :math:`q - z` is exact, :math:`2^{31} s`.
 
     A quantized tensor (``torch.quint8`` ...) raises TypeError: pass ``q.int_repr()``.
     """
