@@ -1,4 +1,5 @@
-"""Wrong versions of lab 01's graded answers (magnitude and structured pruning from scratch).
+"""Wrong versions of lab 01's graded answers (magnitude and structured pruning from scratch, and the
+recovery of a channel-pruned model).
 
 Each mutant is the solution cell with one plausible mistake edited in (:func:`edited`: the
 solution's source, read from ``solutions/01_pruning/01_pruning.ipynb``, with ``old`` replaced by
@@ -119,6 +120,17 @@ MUTANTS = [
             "a byte per entry for the mask (a bool tensor) instead of a bit"),
     _mutant("storage_functions", "t.numel() * t.element_size()", "4 * t.numel()", "test_storage",
             "assumes every tensor is float32 (4 bytes per element)"),
+    # 9. recover (section 8.2): BatchNorm statistics re-estimated, then fine-tuning
+    _mutant("recover", "        bn.reset_running_stats()\n", "", "test_recover_bn",
+            "forgets to reset the running statistics (the dense model's stale ones are averaged in)"),
+    _mutant("recover", "        bn.momentum = None                       # the plain average over the batches of the pass\n", "",
+            "test_recover_bn", "keeps the exponential momentum: the last batches dominate instead of a plain average"),
+    _mutant("recover", "    for bn, momentum in zip(norms, momenta):\n        bn.momentum = momentum\n", "", "test_recover_bn",
+            "does not put the momentum back (fine-tuning then averages its statistics forever)"),
+    _mutant("recover", "    return model.eval()", "    return model", "test_recover_bn",
+            "returns the model in train mode"),
+    _mutant("recover", "                optimizer.step()\n", "", "test_recover",
+            "never steps the optimizer: no fine-tuning, only the statistics re-estimated"),
 ]
 
 # Answers that do no work and return an object equal to everything (a plain object, and a
@@ -136,5 +148,6 @@ EQUAL_TO_EVERYTHING = [
     ("storage_functions", "state_dict_bytes", "test_storage", "int"),
     ("storage_functions", "csr_bytes", "test_storage", "int"),
     ("storage_functions", "bitmask_bytes", "test_storage", "int"),
+    ("recover", "recover", "test_recover_bn", "object"),
 ]
 MUTANTS += equal_to_everything_mutants("01_pruning", EQUAL_TO_EVERYTHING)
