@@ -101,6 +101,13 @@ MUTANTS = [
             "requantization truncates (floor shift) instead of rounding"),
     _mutant("integer_linear", "acc = acc + bias_q.to(torch.int64)", "acc = acc",
             "test_integer_linear", "bias forgotten"),
+    # 8b. the zero-point cross term folded into the int32 bias
+    _mutant("fold_zero_point", "bias_q.to(torch.int64) - int(z_x) *", "bias_q.to(torch.int64) + int(z_x) *",
+            "test_fold_zero_point", "cross term folded with the wrong sign"),
+    _mutant("fold_zero_point", "w_q.to(torch.int64).sum(dim=1)", "w_q.to(torch.int64).sum(dim=0)",
+            "test_fold_zero_point", "sums each input column instead of each output row"),
+    _mutant("fold_zero_point", "return folded.to(torch.int32)", "return folded", "test_fold_zero_point",
+            "returns the int64 sum instead of an int32 bias"),
     # 9. fake quantization with STE
     _mutant("fake_quant", "return grad_output * inside, None, None, None, None",
             "return grad_output, None, None, None, None", "test_fake_quant",
@@ -142,6 +149,7 @@ EQUAL_TO_EVERYTHING = [
     ("multiplier", "rounding_right_shift", "test_multiplier", "tensor"),
     ("integer_linear", "quantize_bias", "test_integer_linear", "tensor"),
     ("integer_linear", "integer_linear", "test_integer_linear", "tensor"),
+    ("fold_zero_point", "fold_zero_point", "test_fold_zero_point", "tensor"),
     ("fake_quant", "fake_quantize", "test_fake_quant", "tensor"),
     ("model_weights", "quantize_model_weights", "test_sweep", "object"),
 ]
