@@ -97,7 +97,8 @@ def float_tensors(draw, shape=None, dtypes=FLOAT_DTYPES, elements=None, min_dims
     """A float tensor of a generated shape, dtype, values and memory layout."""
     shape = draw(shapes(min_dims=min_dims, min_side=min_side)) if shape is None else shape
     numel = math.prod(shape)
-    flat = draw(st.lists(values() if elements is None else elements, min_size=numel, max_size=numel))
+    elements = values() if elements is None else elements
+    flat = draw(st.lists(elements, min_size=numel, max_size=numel))
     dtype = draw(st.sampled_from(dtypes))
     t = torch.tensor(flat, dtype=torch.float64).reshape(shape).to(dtype)
     return laid_out(t, draw(st.sampled_from(("contiguous", "transposed", "channels_last",
@@ -222,7 +223,7 @@ def documented_eps_too_small(eps):
 # --------------------------------------------------------------------------- helpers
 
 def assert_equal_where(actual, expected, keep, what):
-    """Equality (as ``==``: -0.0 equals 0.0; NaN is never expected) on the entries where ``keep`` is True."""
+    """Equality (as ``==``: -0.0 equals 0.0; NaN is never expected) where ``keep`` is True."""
     actual, expected = torch.broadcast_tensors(actual, expected)
     keep = keep.expand(actual.shape)
     a, e = actual[keep], expected[keep]
@@ -413,7 +414,8 @@ def test_observers_and_qparams(data):
         RULED["test_observers_and_qparams"] += 1
         return
     mine = mine_cls(**extra, **mine_kwargs, symmetric=symmetric, ch_axis=ch_axis, eps=eps)
-    theirs = (channel_cls(ch_axis=ch_axis % len(shape), **extra, **torch_kwargs, qscheme=scheme, eps=eps)
+    theirs = (channel_cls(ch_axis=ch_axis % len(shape), **extra, **torch_kwargs, qscheme=scheme,
+                          eps=eps)
               if ch_axis is not None else
               tensor_cls(**extra, **torch_kwargs, qscheme=scheme, eps=eps))
     for x in batches:

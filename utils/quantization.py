@@ -48,6 +48,7 @@ import torch
 
 __all__ = [
     "EPS",
+    "MIN_SCALE",
     "quant_range",
     "symmetric_zero_point",
     "choose_qparams",
