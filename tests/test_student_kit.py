@@ -33,7 +33,8 @@ REPO = course.REPO
 TOP = student_kit.KIT_NAME
 RELEASED_LABS = sorted(p.parent.name for p in (REPO / "labs").glob("*/*.ipynb")
                        if p.stem == p.parent.name)
-INSTRUCTOR_ONLY_PINS = {"nbval", "pytest", "playwright"}   # the test tools students do not need
+# the test tools students do not need
+INSTRUCTOR_ONLY_PINS = {"nbval", "pytest", "hypothesis", "playwright"}
 
 
 @pytest.fixture(scope="module")
