@@ -2,8 +2,7 @@
 
 import pytest
 
-from autograder import course
-from autograder.authoring import answer, code, tests
+from autograder import authoring, course
 from autograder.mutants import Mutant, lab_mutants
 from autograder.mutation import grade_id, run_mutants
 
@@ -42,10 +41,10 @@ def toy_lab(folder, *cells):
 @pytest.mark.notebooks
 def test_each_mutant_runs_with_the_right_answers_restored(tmp_path):
     """A mutant is tried against the solution, not against the mutants tried before it."""
-    path = toy_lab(tmp_path, answer("def f():\n    return 1", "f"),
-                   tests("assert f() == 1\nprint('ok')", "test_f", points=1),
-                   answer("def g():\n    return 1", "g"),
-                   tests("assert g() == f() == 1\nprint('ok')", "test_g", points=1))
+    path = toy_lab(tmp_path, authoring.answer("def f():\n    return 1", "f"),
+                   authoring.tests("assert f() == 1\nprint('ok')", "test_f", points=1),
+                   authoring.answer("def g():\n    return 1", "g"),
+                   authoring.tests("assert g() == f() == 1\nprint('ok')", "test_g", points=1))
     wrong_f = Mutant("f", "def f():\n    return 2", "test_f", "f wrong")
     right_g = Mutant("g", "def g():\n    return 1", "test_g", "g right (an equivalent mutant)")
     caught = [r.caught for r in run_mutants(path, [wrong_f, right_g])]
@@ -56,10 +55,10 @@ def test_each_mutant_runs_with_the_right_answers_restored(tmp_path):
 def test_cells_rerun_by_a_group_of_mutants_are_restored_after_it(tmp_path):
     """Mutants of one answer that re-run the same cell are tried back to back, each from its own
     answer, and the re-run cell is restored from the right answer before any other mutant."""
-    path = toy_lab(tmp_path, answer("def f():\n    return 1", "f"), code("y = f()", "use_f"),
-                   tests("assert y == 1\nprint('ok')", "test_f", points=1),
-                   answer("def g():\n    return 1", "g"),
-                   tests("assert g() == y == 1\nprint('ok')", "test_g", points=1))
+    path = toy_lab(tmp_path, authoring.answer("def f():\n    return 1", "f"), authoring.code("y = f()", "use_f"),
+                   authoring.tests("assert y == 1\nprint('ok')", "test_f", points=1),
+                   authoring.answer("def g():\n    return 1", "g"),
+                   authoring.tests("assert g() == y == 1\nprint('ok')", "test_g", points=1))
     rerun = ("use_f",)
     mutants = [Mutant("f", "def f():\n    return 2", "test_f", "f wrong", rerun),
                Mutant("g", "def g():\n    return 1", "test_g", "g right"),
