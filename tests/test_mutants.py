@@ -55,7 +55,8 @@ def test_each_mutant_runs_with_the_right_answers_restored(tmp_path):
 def test_cells_rerun_by_a_group_of_mutants_are_restored_after_it(tmp_path):
     """Mutants of one answer that re-run the same cell are tried back to back, each from its own
     answer, and the re-run cell is restored from the right answer before any other mutant."""
-    path = toy_lab(tmp_path, authoring.answer("def f():\n    return 1", "f"), authoring.code("y = f()", "use_f"),
+    path = toy_lab(tmp_path, authoring.answer("def f():\n    return 1", "f"),
+                   authoring.code("y = f()", "use_f"),
                    authoring.tests("assert y == 1\nprint('ok')", "test_f", points=1),
                    authoring.answer("def g():\n    return 1", "g"),
                    authoring.tests("assert g() == y == 1\nprint('ok')", "test_g", points=1))
