@@ -28,7 +28,7 @@ from hypothesis.internal.conjecture import providers as hypothesis_providers
 from torch.ao.quantization import observer as tobs
 from torch.nn.utils import prune
 
-from utils import integer_ops, metrics, observers, pruning
+from utils import integer_ops, observers, pruning, quant_error
 from utils import quantization as uq
 
 pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
@@ -635,10 +635,10 @@ def test_error_metrics(data):
     y = draw(float_tensors(shape=shape, elements=elements))
     x64, y64 = x.double(), y.double()
     theirs = float(F.mse_loss(y64, x64))
-    assert math.isclose(metrics.mse(x, y), theirs, rel_tol=1e-12, abs_tol=1e-300) \
-        or math.isnan(metrics.mse(x, y)) and math.isnan(theirs)     # inf - inf in both
+    assert math.isclose(quant_error.mse(x, y), theirs, rel_tol=1e-12, abs_tol=1e-300) \
+        or math.isnan(quant_error.mse(x, y)) and math.isnan(theirs)     # inf - inf in both
     theirs = float((x64 - y64).abs().max())
-    mine = metrics.max_abs_error(x, y)
+    mine = quant_error.max_abs_error(x, y)
     assert mine == theirs or math.isnan(mine) and math.isnan(theirs)
     CASES["mse/max_abs_error"] += 1
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.ao.quantization import observer as torch_observers
 
-from utils.metrics import mse
+from utils.quant_error import mse
 from utils.observers import (
     MinMaxObserver,
     MovingAverageMinMaxObserver,

@@ -11,7 +11,7 @@ One module per concept (import what you need, e.g. ``from utils import pruning``
 ``utils.channel_pruning``  physically remove conv output channels (and BN, next-layer inputs)
 ``utils.quantization`` qparams, quantize, dequantize, fake-quantize (STE)
 ``utils.observers``    min-max, moving-average, percentile and MSE range observers
-``utils.metrics``      quantization error metrics (MSE, SQNR)
+``utils.quant_error``  how much error quantization adds: MSE, max error, SQNR, predictions
 ``utils.integer_ops``  integer-only Linear and Conv2d with fixed-point requantization
 ``utils.bn_folding``   fold an eval-mode BatchNorm into the conv/linear layer before it
 ``utils.pt2e``         PT2E (torchao) graphs: per-layer scales read back, FX side by side, compile

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .metrics import mse
+from .quant_error import mse
 from .quantization import (
     EPS,
     _as_eps,

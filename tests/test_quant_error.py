@@ -1,4 +1,4 @@
-"""utils.metrics: the formulas on hand-computed values, PyTorch's compute_sqnr, and the textbook
+"""utils.quant_error: the formulas on hand-computed values, PyTorch's compute_sqnr, and the textbook
 predictions (rounding noise Delta^2/12, about 6.02 dB per bit) on uniform data with fixed seeds."""
 
 import math
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.ao.ns.fx.utils import compute_sqnr
 
-from utils.metrics import max_abs_error, mse, rounding_noise_variance, sqnr_db, uniform_sqnr_db
+from utils.quant_error import max_abs_error, mse, rounding_noise_variance, sqnr_db, uniform_sqnr_db
 from utils.quantization import choose_qparams, dequantize, quant_range, quantize
 
 
