@@ -1,0 +1,76 @@
+"""nbgrader's cell metadata (``cell.metadata.nbgrader``), read in one place.
+
+A cell of a lab is one of: an answer cell (``solution``: the student writes it), an autograded
+test (``grade`` with points and no solution: hidden and visible asserts), an autograded answer
+(``grade`` and ``solution``: the cell's own output is scored), or a locked cell (nbgrader puts
+its source back). The rules are nbgrader's own (:mod:`nbgrader.utils`); this module only gives
+them short names and takes a cell either as an ``nbformat.NotebookNode`` or as the plain dict
+``json.load`` gives.
+"""
+
+from typing import Any, Mapping, Optional
+
+from nbformat import NotebookNode, from_dict
+from nbgrader import utils as nbgrader_utils
+
+__all__ = ["nbgrader_metadata", "grade_id", "points", "is_code", "is_graded", "is_answer",
+           "is_locked", "is_autograded_test", "is_locked_code", "grade_index"]
+
+Cell = Mapping[str, Any]
+
+
+def _node(cell: Cell) -> NotebookNode:
+    """``cell`` as the NotebookNode nbgrader.utils expects (attribute access)."""
+    return cell if isinstance(cell, NotebookNode) else from_dict(cell)
+
+
+def nbgrader_metadata(cell: Cell) -> dict:
+    """The cell's ``metadata.nbgrader`` ({} for a cell nbgrader does not know)."""
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def grade_id(cell: Cell) -> Optional[str]:
+    """The cell's nbgrader ``grade_id`` (None when it has none)."""
+    return nbgrader_metadata(cell).get("grade_id")
+
+
+def points(cell: Cell) -> float:
+    """The points a graded cell is worth (as nbgrader reads them: a float)."""
+    if not is_graded(cell):
+        raise ValueError(f"cell {grade_id(cell)!r} is not graded: it has no points")
+    return float(nbgrader_metadata(cell)["points"])
+
+
+def is_code(cell: Cell) -> bool:
+    return cell.get("cell_type") == "code"
+
+
+def is_graded(cell: Cell) -> bool:
+    """A cell with points (an autograded test, an autograded answer or a manually graded one)."""
+    return bool(nbgrader_utils.is_grade(_node(cell)))
+
+
+def is_answer(cell: Cell) -> bool:
+    """A cell the student writes (nbgrader's ``solution`` cell)."""
+    return bool(nbgrader_utils.is_solution(_node(cell)))
+
+
+def is_locked(cell: Cell) -> bool:
+    """A cell whose source nbgrader restores from the source notebook (nbgrader's rule: graded
+    cells that are not answers, and cells marked ``locked``)."""
+    return bool(nbgrader_utils.is_locked(_node(cell)))
+
+
+def is_autograded_test(cell: Cell) -> bool:
+    """An autograded test cell: a code cell with points and no solution."""
+    return is_code(cell) and is_graded(cell) and not is_answer(cell)
+
+
+def is_locked_code(cell: Cell) -> bool:
+    """A code cell the student cannot change (nbgrader restores it from the source)."""
+    return is_code(cell) and is_locked(cell)
+
+
+def grade_index(cells: list) -> dict:
+    """grade_id -> position of the cell in ``cells``, for the cells that have one."""
+    return {grade_id(cell): i for i, cell in enumerate(cells) if grade_id(cell)}
