@@ -7,6 +7,7 @@ imported would be lost; re-install the same one (and nothing else) for each test
 import pytest
 import torch
 
+from utils import runtime
 from utils.torch_warnings import ignore_torch_ao_deprecations
 
 
@@ -29,7 +30,5 @@ def one_intra_op_thread():
     Thousands of ATen calls on tiny tensors: with two threads on a busy machine each call waits on
     the thread pool for milliseconds. Use with ``pytestmark = pytest.mark.usefixtures(...)``.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with runtime.threads(1):
+        yield
