@@ -9,9 +9,9 @@ an unguarded kernel) and tests/test_autograde_labs.py (every lab, the attacks st
 # (7 points). Unguarded, each turns failing test cells into passes (test_autograde.py's
 # test_each_attack_works_unguarded shows it); guarded, the submission keeps its score and the
 # report names what was put back. name -> (code, a phrase of the "restored" detail, base).
-REBIND = """import statistics, utils.benchmark
+REBIND = """import statistics, utils.cost
 def _rebind(namespace):
-    namespace['count_parameters'] = utils.benchmark.count_parameters
+    namespace['count_parameters'] = utils.cost.count_parameters
     namespace['median_ratio'] = lambda a, b: statistics.median(a) / statistics.median(b)
 """
 SHELL_ATTACKS = {

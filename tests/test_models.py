@@ -38,7 +38,7 @@ def test_conv_bn_relu_blocks_fuse_without_changing_outputs(cls, shape):
 
 
 def test_benchmark_cnn_is_big_enough_to_measure():
-    from utils.benchmark import count_macs
+    from utils.cost import count_macs
     macs = count_macs(models.BenchmarkCNN(), torch.randn(1, 1, 32, 32))
     total = macs[0] if isinstance(macs, tuple) else macs
     assert total > 50e6

@@ -80,7 +80,8 @@ def test_quantized_engine_names_the_argument_and_the_supported_engines(bad):
 
 
 def test_preferred_engine_is_the_first_supported():
-    assert runtime.preferred_engine(("no_such_engine", SUPPORTED[-1], SUPPORTED[0])) == SUPPORTED[-1]
+    preference = ("no_such_engine", SUPPORTED[-1], SUPPORTED[0])
+    assert runtime.preferred_engine(preference) == SUPPORTED[-1]
     assert runtime.preferred_engine([SUPPORTED[0]]) == SUPPORTED[0]
 
 
@@ -105,5 +106,5 @@ def test_preferred_engine_error_when_none_is_supported():
 
 @pytest.mark.parametrize("bad", ["x86", (), [], None, 3])
 def test_preferred_engine_rejects_a_bad_preference(bad):
-    with pytest.raises(ValueError, match=r"preference must be a non-empty sequence of engine names"):
+    with pytest.raises(ValueError, match=r"preference must be a non-empty sequence of engine"):
         runtime.preferred_engine(bad)

@@ -15,7 +15,10 @@ One module per concept (import what you need, e.g. ``from utils import pruning``
 ``utils.integer_ops``  integer-only Linear and Conv2d with fixed-point requantization
 ``utils.bn_folding``   fold an eval-mode BatchNorm into the conv/linear layer before it
 ``utils.pt2e``         PT2E (torchao) graphs: per-layer scales read back, FX side by side, compile
-``utils.benchmark``    latency, interleaved A/B speed ratios, sizes, parameter and MAC counts
+``utils.layers``       which modules are weighted (Conv2d/Linear, float or quantized), their weights
+``utils.cost``         what a model costs: parameter, non-zero and MAC counts, saved bytes
+``utils.benchmark``    timing: latency, interleaved A/B speed ratios
+``utils.runtime``      thread count and quantized engine as context managers, preferred engine
 ``utils.plots``        the figures the labs draw
 ``utils.grading``      helpers for nbgrader test cells (seeds, forbidden-call checks)
 =====================  =====================================================================

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.ticker import PercentFormatter
 
-from .benchmark import layer_weight, weighted_layers
+from .layers import layer_weight, weighted_layers
 
 
 def _figure_and_axes(ax, figsize):
@@ -60,7 +60,7 @@ def weight_histograms(model, bins=60, ncols=3, log=False):
     exact zeros (pruned weights pile up in the bin at 0; ``log=True`` makes the rest visible).
     Quantized layers are shown dequantized (their histogram is a comb on the quantization grid).
 
-    Shapes: one Axes per layer of :func:`utils.benchmark.weighted_layers`, ``ncols`` per row.
+    Shapes: one Axes per layer of :func:`utils.layers.weighted_layers`, ``ncols`` per row.
     PyTorch counterpart: none (``torch.histc`` computes one histogram).
     """
     layers = weighted_layers(model)

@@ -41,8 +41,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-#: The layer types whose ``weight`` the labs prune by default.
-PRUNABLE_KINDS = (nn.Conv2d, nn.Linear)
+from .layers import FLOAT_WEIGHTED_LAYERS
+
+#: The layer types whose ``weight`` the labs prune by default (``utils.layers``' float layers).
+PRUNABLE_KINDS = FLOAT_WEIGHTED_LAYERS
 
 
 # --------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import torch
 from torch import fx, nn
 
-from .benchmark import QUANTIZED_WEIGHTED_LAYERS
+from .layers import QUANTIZED_WEIGHTED_LAYERS
 
 __all__ = ["LayerQParams", "compile_support", "pt2e_layer_qparams", "fx_layer_qparams",
            "compile_int8"]
