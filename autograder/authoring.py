@@ -18,13 +18,20 @@ Cell kinds (nbgrader names): ``answer`` = "Autograded answer" (solution, not gra
 ``markdown``/``code`` = read-only cells when given a ``grade_id``.
 """
 
+from os import PathLike
+
 import nbformat
+from nbformat import NotebookNode
+
+__all__ = ["SCHEMA_VERSION", "KERNELSPEC", "markdown", "code", "answer", "tests", "written",
+           "new_notebook", "write_notebook"]
 
 SCHEMA_VERSION = 3
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
 
-def _nbgrader(grade_id, grade=False, solution=False, locked=False, points=None):
+def _nbgrader(grade_id: str | None, grade: bool = False, solution: bool = False,
+              locked: bool = False, points: float | None = None) -> dict:
     meta = {"grade": grade, "grade_id": grade_id, "locked": locked,
             "schema_version": SCHEMA_VERSION, "solution": solution, "task": False}
     if points is not None:
@@ -32,25 +39,25 @@ def _nbgrader(grade_id, grade=False, solution=False, locked=False, points=None):
     return {"nbgrader": meta}
 
 
-def markdown(text, grade_id=None):
+def markdown(text: str, grade_id: str | None = None) -> NotebookNode:
     """A markdown cell; read-only for students when it has a ``grade_id``."""
     meta = _nbgrader(grade_id, locked=True) if grade_id else {}
     return nbformat.v4.new_markdown_cell(text, metadata=meta)
 
 
-def code(source, grade_id=None):
+def code(source: str, grade_id: str | None = None) -> NotebookNode:
     """A code cell; read-only for students when it has a ``grade_id``."""
     meta = _nbgrader(grade_id, locked=True) if grade_id else {}
     return nbformat.v4.new_code_cell(source, metadata=meta)
 
 
-def answer(source, grade_id):
+def answer(source: str, grade_id: str) -> NotebookNode:
     """An autograded answer: the student's code, with the solution between
     ``### BEGIN SOLUTION`` / ``### END SOLUTION`` (removed from the release)."""
     return nbformat.v4.new_code_cell(source, metadata=_nbgrader(grade_id, solution=True))
 
 
-def tests(source, grade_id, points):
+def tests(source: str, grade_id: str, points: float) -> NotebookNode:
     """Autograder tests worth ``points``; hidden parts go between
     ``### BEGIN HIDDEN TESTS`` / ``### END HIDDEN TESTS``. Must end in a statement (a trailing
     number would be read as partial credit) and write nothing to stderr."""
@@ -58,13 +65,13 @@ def tests(source, grade_id, points):
         source, metadata=_nbgrader(grade_id, grade=True, locked=True, points=points))
 
 
-def written(text, grade_id, points):
+def written(text: str, grade_id: str, points: float) -> NotebookNode:
     """A manually graded markdown answer worth ``points``."""
     return nbformat.v4.new_markdown_cell(
         text, metadata=_nbgrader(grade_id, grade=True, solution=True, points=points))
 
 
-def new_notebook(cells):
+def new_notebook(cells: list[NotebookNode]) -> NotebookNode:
     """A notebook of ``cells`` with the python3 kernelspec the course executes with."""
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = KERNELSPEC
@@ -72,6 +79,6 @@ def new_notebook(cells):
     return nb
 
 
-def write_notebook(cells, path):
+def write_notebook(cells: list[NotebookNode], path: str | PathLike) -> None:
     """Write ``cells`` as a notebook at ``path`` (outputs empty; execute it to fill them)."""
     nbformat.write(new_notebook(cells), str(path))
