@@ -13,26 +13,29 @@ cells itself, from its own answer, so restoring them in between would only be ov
 import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from . import cells
+from .cells import grade_id  # noqa: F401  (tests/test_feedback.py imports it from here)
+from .mutants import Mutant
+
+__all__ = ["MutantResult", "run_mutants"]
+
 
 @dataclass
 class MutantResult:
-    mutant: object
-    caught: bool
-    message: str
+    mutant: Mutant
+    caught: bool      # its test cell raised
+    message: str      # the last line of the error, or "the test cell passed"
 
 
-def grade_id(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
-def cell_index(nb):
-    """grade_id -> index of the cell in the notebook."""
-    return {grade_id(cell): i for i, cell in enumerate(nb.cells) if grade_id(cell)}
+def cell_index(nb: nbformat.NotebookNode) -> dict[str, int]:
+    """grade_id -> index of the cell in the notebook (tests/test_autograde.py imports it)."""
+    return cells.grade_index(nb.cells)
 
 
 def _last_needed_cell(index, mutants):
@@ -44,7 +47,8 @@ def _last_needed_cell(index, mutants):
     return max(index[i] for i in ids)
 
 
-def run_mutants(notebook_path, mutants, timeout=300):
+def run_mutants(notebook_path: str | Path, mutants: Sequence[Mutant],
+                timeout: int = 300) -> list[MutantResult]:
     """Execute the solution and try every mutant; returns a list of :class:`MutantResult`."""
     path = Path(notebook_path)
     nb = nbformat.read(path, as_version=4)

@@ -2,9 +2,10 @@
 
 import pytest
 
-from autograder import authoring, course
-from autograder.mutants import Mutant, lab_mutants
-from autograder.mutation import grade_id, run_mutants
+from autograder import authoring, cells, course
+from autograder.mutants import (Mutant, edited, edited_many, equal_to_everything, lab_mutants,
+                                solution_answers)
+from autograder.mutation import run_mutants
 
 import nbformat
 
@@ -13,8 +14,7 @@ LABS = course.lab_names()
 
 def graded_answers(lab):
     nb = nbformat.read(course.solution_notebook(lab), as_version=4)
-    return {grade_id(c) for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+    return {cells.grade_id(c) for c in nb.cells if cells.is_code(c) and cells.is_answer(c)}
 
 
 @pytest.mark.parametrize("lab", LABS)
@@ -23,11 +23,45 @@ def test_every_graded_answer_has_a_mutant(lab):
     assert graded_answers(lab) <= mutated, f"{lab}: no mutant for {graded_answers(lab) - mutated}"
 
 
+@pytest.mark.parametrize("lab", LABS)
+def test_mutant_ids_are_unique(lab):
+    """Tests name a mutant by its id ("answer/slug"), so no two mutants of a lab share one."""
+    ids = [m.id for m in lab_mutants(lab)]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    assert not repeated, f"{lab}: mutant ids used more than once: {repeated}"
+
+
+def test_a_mutant_id_names_its_answer_cell():
+    mutant = Mutant(id="magnitude_mask/keeps-smallest", source="", caught_by="t", why="w")
+    assert mutant.answer == "magnitude_mask"
+    for bad in ("magnitude_mask", "magnitude_mask/", "/keeps-smallest", "a/b c", "a/b/c"):
+        with pytest.raises(ValueError, match="mutant id"):
+            Mutant(id=bad, source="", caught_by="t", why="w")
+
+
+def test_builders_take_their_strings_by_keyword():
+    """A swapped ``old``/``new`` or ``caught_by``/``why`` cannot slip in by position."""
+    with pytest.raises(TypeError):
+        Mutant("pick_engine/x", "source", "test_pick_engine", "why")
+    with pytest.raises(TypeError):
+        edited("00_orientation", "macs/x", "(conv.in_channels // conv.groups)", "1", "test_macs",
+               "w")
+    with pytest.raises(TypeError):
+        edited_many("00_orientation", "macs/x", [("a", "b")], "test_macs", "w")
+    with pytest.raises(TypeError):
+        equal_to_everything("00_orientation", "macs", "conv2d_macs", "test_macs", "int")
+    built = edited("00_orientation", "macs/x", old="(conv.in_channels // conv.groups)", new="1",
+                   caught_by="test_macs", why="w")
+    assert (built.id, built.answer, built.caught_by) == ("macs/x", "macs", "test_macs")
+    right = solution_answers("00_orientation")["macs"]
+    assert built.source == right.replace("(conv.in_channels // conv.groups)", "1", 1) != right
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("lab", LABS)
 def test_tests_reject_every_mutant(lab):
     results = run_mutants(course.solution_notebook(lab), lab_mutants(lab))
-    missed = [f"{r.mutant.answer}: {r.mutant.why}" for r in results if not r.caught]
+    missed = [f"{r.mutant.id}: {r.mutant.why}" for r in results if not r.caught]
     assert not missed, f"{lab}: these wrong answers passed the tests: {missed}"
 
 
@@ -45,8 +79,10 @@ def test_each_mutant_runs_with_the_right_answers_restored(tmp_path):
                    authoring.tests("assert f() == 1\nprint('ok')", "test_f", points=1),
                    authoring.answer("def g():\n    return 1", "g"),
                    authoring.tests("assert g() == f() == 1\nprint('ok')", "test_g", points=1))
-    wrong_f = Mutant("f", "def f():\n    return 2", "test_f", "f wrong")
-    right_g = Mutant("g", "def g():\n    return 1", "test_g", "g right (an equivalent mutant)")
+    wrong_f = Mutant(id="f/returns-2", source="def f():\n    return 2", caught_by="test_f",
+                     why="f wrong")
+    right_g = Mutant(id="g/returns-1", source="def g():\n    return 1", caught_by="test_g",
+                     why="g right (an equivalent mutant)")
     caught = [r.caught for r in run_mutants(path, [wrong_f, right_g])]
     assert caught == [True, False]
 
@@ -61,10 +97,15 @@ def test_cells_rerun_by_a_group_of_mutants_are_restored_after_it(tmp_path):
                    authoring.answer("def g():\n    return 1", "g"),
                    authoring.tests("assert g() == y == 1\nprint('ok')", "test_g", points=1))
     rerun = ("use_f",)
-    mutants = [Mutant("f", "def f():\n    return 2", "test_f", "f wrong", rerun),
-               Mutant("g", "def g():\n    return 1", "test_g", "g right"),
-               Mutant("f", "def f():\n    return 1", "test_f", "f right", rerun),
-               Mutant("f", "def f():\n    return 3", "test_f", "f wrong again", rerun),
-               Mutant("g", "def g():\n    return 1", "test_g", "g right, after the f group")]
+    mutants = [Mutant(id="f/returns-2", source="def f():\n    return 2", caught_by="test_f",
+                      why="f wrong", rerun=rerun),
+               Mutant(id="g/returns-1", source="def g():\n    return 1", caught_by="test_g",
+                      why="g right"),
+               Mutant(id="f/returns-1", source="def f():\n    return 1", caught_by="test_f",
+                      why="f right", rerun=rerun),
+               Mutant(id="f/returns-3", source="def f():\n    return 3", caught_by="test_f",
+                      why="f wrong again", rerun=rerun),
+               Mutant(id="g/returns-1-again", source="def g():\n    return 1", caught_by="test_g",
+                      why="g right, after the f group")]
     caught = [r.caught for r in run_mutants(path, mutants)]
     assert caught == [True, False, False, True, False]

@@ -5,29 +5,53 @@ Each lab has a module ``lab_<NN_name>.py`` here (e.g. ``lab_01_pruning.py`` for
 runs each lab's solution notebook once in one kernel, then for each mutant executes the wrong
 source in place of the answer cell, re-runs the cells named in ``rerun``, and checks that the
 test cell ``caught_by`` raises; then it restores the right answer.
+
+Every mutant has a stable id, ``"<answer>/<slug>"``: the grade_id of the answer cell it replaces,
+a slash, and a few words for the mistake (``"magnitude_mask/keeps-smallest"``). Ids are unique
+within a lab; tests name mutants by id (``tests/test_autograde_labs.py``), never by their prose.
 """
 
 import functools
 import importlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Sequence
 
 import nbformat
 
+from .. import cells
+
+__all__ = ["Mutant", "MUTANT_ID", "SOLUTIONS", "SOLUTION_MARKERS", "lab_mutants",
+           "solution_answers", "edited", "edited_many", "write_submission", "EVERYTHING_KINDS",
+           "equal_to_everything", "equal_to_everything_mutants"]
+
 SOLUTIONS = Path(__file__).resolve().parents[2] / "solutions"
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+#: a mutant id: the answer cell's grade_id, a slash, a slug of letters, digits, "_" and "-"
+MUTANT_ID = re.compile(r"(?P<answer>\w+)/[\w-]+")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Mutant:
-    answer: str       # grade_id of the answer cell the mutant replaces
+    id: str           # "<answer>/<slug>": the answer cell it replaces, then the mistake, short
     source: str       # the wrong cell source (a complete replacement of the cell)
     caught_by: str    # grade_id of the test cell that must fail for it
     why: str          # the mistake it models, in a few words
-    rerun: tuple = ()  # grade_ids of cells between answer and test that rebuild state from it
+    rerun: tuple[str, ...] = ()  # grade_ids of cells between answer and test that rebuild state
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not MUTANT_ID.fullmatch(self.id):
+            raise ValueError(f"a mutant id is 'answer_cell/what-goes-wrong', got {self.id!r}")
+        object.__setattr__(self, "rerun", tuple(self.rerun))
+
+    @property
+    def answer(self) -> str:
+        """grade_id of the answer cell the mutant replaces (the part of its id before the slash)."""
+        return MUTANT_ID.fullmatch(self.id)["answer"]
 
 
-def lab_mutants(lab):
+def lab_mutants(lab: str) -> list[Mutant]:
     """The ``MUTANTS`` list of lab ``lab`` (e.g. ``"01_pruning"``); [] when it has none."""
     try:
         module = importlib.import_module(f"{__name__}.lab_{lab}")
@@ -37,43 +61,45 @@ def lab_mutants(lab):
 
 
 @functools.lru_cache(maxsize=None)
-def solution_answers(lab):
+def solution_answers(lab: str) -> dict[str, str]:
     """grade_id -> source of each answer cell of ``lab``'s solution, without the marker lines."""
     nb = nbformat.read(SOLUTIONS / lab / f"{lab}.ipynb", as_version=4)
-    return {cell.metadata["nbgrader"]["grade_id"]:
+    return {cells.grade_id(cell):
             "\n".join(line for line in cell.source.splitlines()
                       if line.strip() not in SOLUTION_MARKERS)
-            for cell in nb.cells
-            if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
+            for cell in nb.cells if cells.is_code(cell) and cells.is_answer(cell)}
 
 
-def edited(lab, answer, old, new, caught_by, why, rerun=()):
-    """A mutant made by one edit of the solution: ``old`` replaced by ``new`` in answer ``answer``.
+def edited(lab: str, id: str, *, old: str, new: str, caught_by: str, why: str,
+           rerun: Iterable[str] = ()) -> Mutant:
+    """The mutant ``id`` made by one edit of the solution: ``old`` replaced by ``new`` in the
+    answer cell ``id`` names (the part before the slash).
 
     Raises ValueError when ``old`` is no longer in the solution, so mutants cannot silently
     drift away from the answers they mutate.
     """
-    return edited_many(lab, answer, [(old, new)], caught_by, why, rerun)
+    return edited_many(lab, id, edits=[(old, new)], caught_by=caught_by, why=why, rerun=rerun)
 
 
-def edited_many(lab, answer, edits, caught_by, why, rerun=()):
-    """A mutant made by several edits ``[(old, new), ...]`` of answer ``answer``, applied in order
-    (each ``old`` must be in the source as edited so far, else ValueError)."""
+def edited_many(lab: str, id: str, *, edits: Sequence[tuple[str, str]], caught_by: str, why: str,
+                rerun: Iterable[str] = ()) -> Mutant:
+    """The mutant ``id`` made by several edits ``[(old, new), ...]`` of the answer cell ``id``
+    names, applied in order (each ``old`` must be in the source as edited so far, else
+    ValueError)."""
+    answer = Mutant(id=id, source="", caught_by=caught_by, why=why).answer
     source = solution_answers(lab)[answer]
     for old, new in edits:
         if old not in source:
-            raise ValueError(f"mutant {why!r}: {old!r} is not in the solution of {answer!r}")
+            raise ValueError(f"mutant {id!r}: {old!r} is not in the solution of {answer!r}")
         source = source.replace(old, new, 1)
-    return Mutant(answer=answer, source=source, caught_by=caught_by, why=why, rerun=tuple(rerun))
+    return Mutant(id=id, source=source, caught_by=caught_by, why=why, rerun=tuple(rerun))
 
 
-def write_submission(solution, mutant, path):
+def write_submission(solution: str | Path, mutant: Mutant, path: str | Path) -> str | Path:
     """Write to ``path`` a copy of the notebook ``solution`` with ``mutant``'s source in its
     answer cell: the whole notebook a student making that mistake would submit."""
-    from ..mutation import cell_index
-
     nb = nbformat.read(solution, as_version=4)
-    nb.cells[cell_index(nb)[mutant.answer]].source = mutant.source
+    nb.cells[cells.grade_index(nb.cells)[mutant.answer]].source = mutant.source
     nbformat.write(nb, path)
     return path
 
@@ -159,16 +185,19 @@ def _everything_class(kind):
     return f"import torch\n\n\nclass {name}({base}):{methods}"
 
 
-def equal_to_everything_mutants(lab, table):
+def equal_to_everything_mutants(lab: str,
+                                table: Iterable[tuple[str, str, str, str]]) -> list[Mutant]:
     """Two mutants per row of ``table`` — ``(answer cell, function, test cell, typed kind)`` —
     the function returning a plain object equal to everything, and one of ``typed`` (the type the
     test expects; one mutant when ``typed`` is ``"object"``)."""
-    return [equal_to_everything(lab, answer, function, caught_by, kind)
+    return [equal_to_everything(lab, answer, function=function, caught_by=caught_by, kind=kind)
             for answer, function, caught_by, typed in table
             for kind in dict.fromkeys(("object", typed))]
 
 
-def equal_to_everything(lab, answer, function, caught_by, kind="object", rerun=()):
+def equal_to_everything(lab: str, answer: str, *, function: str, caught_by: str,
+                        kind: str = "object", rerun: Iterable[str] = (),
+                        id: str | None = None) -> Mutant:
     """A mutant of answer cell ``answer`` whose ``function`` returns, without doing any work, an
     object equal to everything: an instance of ``kind`` (a key of :data:`EVERYTHING_KINDS`; e.g.
     ``"int"``: a subclass of int whose ``__eq__`` always returns True).
@@ -176,14 +205,24 @@ def equal_to_everything(lab, answer, function, caught_by, kind="object", rerun=(
     The cell keeps the solution's source (its other functions stay right) and then redefines
     ``function`` (a top-level function of the cell) to return that object. A strict test cell
     (``utils.grading.assert_answer`` checks the exact type first) must reject it.
+
+    Its id is ``"<answer>/equal-to-everything-<kind>"``, with the function's name before
+    ``equal`` when it is not the answer cell's (``"macs/conv2d_macs-equal-to-everything-int"``);
+    pass ``id`` when one function is graded by several test cells.
     """
     if kind not in EVERYTHING_KINDS:
         raise ValueError(f"kind must be one of {sorted(EVERYTHING_KINDS)}, got {kind!r}")
     source = solution_answers(lab)[answer]
     if f"\ndef {function}(" not in f"\n{source}":
-        raise ValueError(f"mutant of {answer!r}: no top-level function {function!r} in its solution")
+        raise ValueError(f"mutant of {answer!r}: no top-level function {function!r} in its "
+                         "solution")
     wrong = (f"{source}\n\n\n{_everything_class(kind)}\n\n"
              f"def {function}(*args, **kwargs):\n    return {EVERYTHING_KINDS[kind][1]}\n")
-    return Mutant(answer=answer, source=wrong, caught_by=caught_by,
-                  why=f"{function} returns {'an' if kind[0] in 'aeiou' else 'a'} {kind} equal to "
-                      "everything (no work)", rerun=tuple(rerun))
+    if id is None:
+        id = f"{answer}/{'' if function == answer else function + '-'}equal-to-everything-{kind}"
+    mutant = Mutant(id=id, source=wrong, caught_by=caught_by,
+                    why=f"{function} returns {'an' if kind[0] in 'aeiou' else 'a'} {kind} equal to "
+                        "everything (no work)", rerun=tuple(rerun))
+    if mutant.answer != answer:
+        raise ValueError(f"mutant id {id!r} does not name its answer cell {answer!r}")
+    return mutant

@@ -2,35 +2,43 @@
 
 from . import Mutant, equal_to_everything_mutants
 
+__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING"]
+
 MUTANTS = [
-    Mutant("pick_engine", '''
+    Mutant(id="pick_engine/prefers-fbgemm", caught_by="test_pick_engine",
+           why="prefers fbgemm over x86", source='''
 def pick_engine(supported):
     return "fbgemm" if "fbgemm" in supported else "qnnpack"
-''', "test_pick_engine", "prefers fbgemm over x86"),
-    Mutant("pick_engine", '''
+'''),
+    Mutant(id="pick_engine/falls-back-silently", caught_by="test_pick_engine",
+           why="falls back silently instead of raising", source='''
 def pick_engine(supported):
     for engine in ("x86", "fbgemm", "qnnpack"):
         if engine in supported:
             return engine
     return "qnnpack"
-''', "test_pick_engine", "falls back silently instead of raising"),
-    Mutant("count_parameters", '''
+'''),
+    Mutant(id="count_parameters/conv-linear-weights-only", caught_by="test_count_parameters",
+           why="counts conv/linear weights only (no biases, no BatchNorm)", source='''
 def count_parameters(model):
     return sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
-''', "test_count_parameters", "counts conv/linear weights only (no biases, no BatchNorm)"),
-    Mutant("count_parameters", '''
+'''),
+    Mutant(id="count_parameters/counts-tensors", caught_by="test_count_parameters",
+           why="counts tensors instead of scalars", source='''
 def count_parameters(model):
     return len(list(model.parameters()))
-''', "test_count_parameters", "counts tensors instead of scalars"),
-    Mutant("state_dict_bytes", '''
+'''),
+    Mutant(id="state_dict_bytes/four-bytes-per-element", caught_by="test_state_dict_bytes",
+           why="assumes 4 bytes for every dtype (int64 counter, float64)", source='''
 def state_dict_bytes(model):
     return 4 * sum(t.numel() for t in model.state_dict().values())
-''', "test_state_dict_bytes", "assumes 4 bytes for every dtype (int64 counter, float64)"),
-    Mutant("state_dict_bytes", '''
+'''),
+    Mutant(id="state_dict_bytes/forgets-buffers", caught_by="test_state_dict_bytes",
+           why="forgets the buffers (BatchNorm running statistics)", source='''
 def state_dict_bytes(model):
     return sum(p.numel() * p.element_size() for p in model.parameters())
-''', "test_state_dict_bytes", "forgets the buffers (BatchNorm running statistics)"),
-    Mutant("macs", '''
+'''),
+    Mutant(id="macs/ignores-groups", caught_by="test_macs", why="ignores groups", source='''
 def conv2d_macs(conv, output_shape):
     n, c_out, h_out, w_out = output_shape
     kh, kw = conv.kernel_size
@@ -39,8 +47,9 @@ def conv2d_macs(conv, output_shape):
 
 def linear_macs(linear, output_shape):
     return output_shape[0] * linear.out_features * linear.in_features
-''', "test_macs", "ignores groups"),
-    Mutant("macs", '''
+'''),
+    Mutant(id="macs/no-batch-square-kernels", caught_by="test_macs",
+           why="forgets the batch size and assumes square kernels", source='''
 def conv2d_macs(conv, output_shape):
     n, c_out, h_out, w_out = output_shape
     return c_out * h_out * w_out * (conv.in_channels // conv.groups) * conv.kernel_size[0] ** 2
@@ -48,31 +57,36 @@ def conv2d_macs(conv, output_shape):
 
 def linear_macs(linear, output_shape):
     return linear.out_features * linear.in_features
-''', "test_macs", "forgets the batch size and assumes square kernels"),
-    Mutant("median_ratio", '''
+'''),
+    Mutant(id="median_ratio/mean", caught_by="test_median_ratio", why="mean instead of median",
+           source='''
 def median_ratio(baseline_times, candidate_times):
     return (sum(baseline_times) / len(baseline_times)) / (sum(candidate_times) / len(candidate_times))
-''', "test_median_ratio", "mean instead of median"),
-    Mutant("median_ratio", '''
+'''),
+    Mutant(id="median_ratio/inverted", caught_by="test_median_ratio", why="inverted ratio",
+           source='''
 def median_ratio(baseline_times, candidate_times):
     return torch.tensor(candidate_times).median().item() / torch.tensor(baseline_times).median().item()
-''', "test_median_ratio", "inverted ratio"),
-    Mutant("median_ratio", '''
+'''),
+    Mutant(id="median_ratio/torch-median-lower-middle", caught_by="test_median_ratio",
+           why="torch.median's lower middle value for even counts", source='''
 def median_ratio(baseline_times, candidate_times):
     return torch.tensor(baseline_times).median().item() / torch.tensor(candidate_times).median().item()
-''', "test_median_ratio", "torch.median's lower middle value for even counts"),
-    Mutant("width_speedup", '''
+'''),
+    Mutant(id="width_speedup/swapped", caught_by="test_width_speedup",
+           why="baseline and candidate swapped", source='''
 def width_speedup(x):
     wide = models.BenchmarkCNN(width=32).eval()
     narrow = models.BenchmarkCNN(width=16).eval()
     return benchmark.speedup(narrow, wide, x, threads=1, rounds=5)
-''', "test_width_speedup", "baseline and candidate swapped"),
-    Mutant("width_speedup", '''
+'''),
+    Mutant(id="width_speedup/default-threads", caught_by="test_width_speedup",
+           why="thread count left at the default", source='''
 def width_speedup(x):
     wide = models.BenchmarkCNN(width=32).eval()
     narrow = models.BenchmarkCNN(width=16).eval()
     return benchmark.speedup(wide, narrow, x, rounds=5)
-''', "test_width_speedup", "thread count left at the default"),
+'''),
 ]
 
 # Answers that do no work and return an object equal to everything (a plain object, and a
@@ -87,7 +101,10 @@ EQUAL_TO_EVERYTHING = [
     ("width_speedup", "width_speedup", "test_width_speedup", "float"),
 ]
 MUTANTS += equal_to_everything_mutants("00_orientation", EQUAL_TO_EVERYTHING)
-MUTANTS.append(Mutant("width_speedup", '''
+MUTANTS.append(Mutant(id="width_speedup/hand-built-agreeing-speedup",
+                      caught_by="test_width_speedup",
+                      why="a Speedup built by hand whose ratio and threads agree with everything",
+                      source='''
 class _AgreeingFloat(float):
     def __eq__(self, other):
         return True
@@ -104,4 +121,4 @@ class _AgreeingInt(int):
 def width_speedup(x):
     return benchmark.Speedup(ratio=_AgreeingFloat(9.0), baseline_seconds=1.0, candidate_seconds=1.0,
                              baseline_times=(1.0,), candidate_times=(1.0,), threads=_AgreeingInt(2))
-''', "test_width_speedup", "a Speedup built by hand whose ratio and threads agree with everything"))
+'''))

@@ -20,117 +20,143 @@ from functools import partial
 
 from . import edited, edited_many, equal_to_everything_mutants
 
+__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING"]
+
 _mutant = partial(edited, "01_pruning")
 _edits = partial(edited_many, "01_pruning")
 
 
 MUTANTS = [
     # 1. magnitude_mask
-    _mutant("magnitude_mask", "k, largest=False)", "k, largest=True)", "test_magnitude_mask",
-            "keeps the smallest magnitudes instead of the largest"),
-    _mutant("magnitude_mask", "else round(amount * numel)", "else int(amount * numel)", "test_magnitude_mask",
-            "off-by-one count: truncates amount * numel instead of rounding it"),
-    _mutant("magnitude_mask",
-            "    mask = torch.ones(numel, dtype=weight.dtype)\n"
-            "    pruned = torch.topk(weight.detach().abs().flatten(), k, largest=False).indices\n"
-            "    mask[pruned] = 0\n"
-            "    return mask.view(weight.shape)",
-            "    if k == 0:\n"
-            "        return torch.ones_like(weight)\n"
-            "    threshold = weight.detach().abs().flatten().kthvalue(k).values\n"
-            "    return (weight.detach().abs() > threshold).to(weight.dtype)",
-            "test_magnitude_mask",
-            "threshold at the k-th smallest magnitude (seed 001): prunes too many when magnitudes tie"),
-    _mutant("magnitude_mask",
-            "    numel = weight.numel()\n"
-            "    k = amount if isinstance(amount, int) else round(amount * numel)\n"
-            "    mask = torch.ones(numel, dtype=weight.dtype)\n"
-            "    pruned = torch.topk(weight.detach().abs().flatten(), k, largest=False).indices\n"
-            "    mask[pruned] = 0\n"
-            "    return mask.view(weight.shape)",
-            "    holder = nn.Module()\n"
-            "    holder.weight = nn.Parameter(weight.detach().clone())\n"
-            "    prune.l1_unstructured(holder, \"weight\", amount=amount)\n"
-            "    return holder.weight_mask",
-            "test_magnitude_mask", "calls torch.nn.utils.prune instead of writing the mask from scratch"),
+    _mutant("magnitude_mask/keeps-smallest", old="k, largest=False)", new="k, largest=True)",
+            caught_by="test_magnitude_mask",
+            why="keeps the smallest magnitudes instead of the largest"),
+    _mutant("magnitude_mask/truncates-count", old="else round(amount * numel)",
+            new="else int(amount * numel)", caught_by="test_magnitude_mask",
+            why="off-by-one count: truncates amount * numel instead of rounding it"),
+    _mutant("magnitude_mask/kthvalue-threshold",
+            old="    mask = torch.ones(numel, dtype=weight.dtype)\n"
+                "    pruned = torch.topk(weight.detach().abs().flatten(), k, largest=False).indices\n"
+                "    mask[pruned] = 0\n"
+                "    return mask.view(weight.shape)",
+            new="    if k == 0:\n"
+                "        return torch.ones_like(weight)\n"
+                "    threshold = weight.detach().abs().flatten().kthvalue(k).values\n"
+                "    return (weight.detach().abs() > threshold).to(weight.dtype)",
+            caught_by="test_magnitude_mask",
+            why="threshold at the k-th smallest magnitude (seed 001): prunes too many when magnitudes tie"),
+    _mutant("magnitude_mask/calls-torch-prune",
+            old="    numel = weight.numel()\n"
+                "    k = amount if isinstance(amount, int) else round(amount * numel)\n"
+                "    mask = torch.ones(numel, dtype=weight.dtype)\n"
+                "    pruned = torch.topk(weight.detach().abs().flatten(), k, largest=False).indices\n"
+                "    mask[pruned] = 0\n"
+                "    return mask.view(weight.shape)",
+            new="    holder = nn.Module()\n"
+                "    holder.weight = nn.Parameter(weight.detach().clone())\n"
+                "    prune.l1_unstructured(holder, \"weight\", amount=amount)\n"
+                "    return holder.weight_mask",
+            caught_by="test_magnitude_mask",
+            why="calls torch.nn.utils.prune instead of writing the mask from scratch"),
     # 2. sparsity, layer_sparsity, overall_sparsity
-    _mutant("sparsity_functions",
-            "    weights = [module.weight for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]\n"
-            "    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)",
-            "    values = list(layer_sparsity(model).values())\n"
-            "    return sum(values) / len(values)",
-            "test_sparsity", "overall sparsity as the unweighted mean of the layers' sparsities"),
-    _edits("sparsity_functions",
-           [("{name: sparsity(module.weight) for name, module in model.named_modules()\n"
-             "            if isinstance(module, (nn.Conv2d, nn.Linear))}",
-             "{name.rsplit(\".\", 1)[0]: sparsity(p) for name, p in model.named_parameters()\n"
-             "            if p.dim() > 1}"),
-            ("weights = [module.weight for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]",
-             "weights = [p for p in model.parameters() if p.dim() > 1]")],
-           "test_sparsity", "reads named_parameters(), i.e. the unmasked weight_orig of a pruned module"),
+    _mutant("sparsity_functions/unweighted-mean",
+            old="    weights = [module.weight for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]\n"
+                "    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)",
+            new="    values = list(layer_sparsity(model).values())\n"
+                "    return sum(values) / len(values)",
+            caught_by="test_sparsity",
+            why="overall sparsity as the unweighted mean of the layers' sparsities"),
+    _edits("sparsity_functions/reads-weight-orig",
+           edits=[("{name: sparsity(module.weight) for name, module in model.named_modules()\n"
+                   "            if isinstance(module, (nn.Conv2d, nn.Linear))}",
+                   "{name.rsplit(\".\", 1)[0]: sparsity(p) for name, p in model.named_parameters()\n"
+                   "            if p.dim() > 1}"),
+                  ("weights = [module.weight for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]",
+                   "weights = [p for p in model.parameters() if p.dim() > 1]")],
+           caught_by="test_sparsity",
+           why="reads named_parameters(), i.e. the unmasked weight_orig of a pruned module"),
     # 3. ln_structured_mask
-    _mutant("ln_structured_mask", "if d != dim % weight.dim()]", "if d != 0]", "test_ln_structured",
-            "prunes along the wrong dimension: ranks dim-0 slices whatever dim is asked"),
-    _mutant("ln_structured_mask", "torch.topk(norms, num_slices - k)", "torch.topk(norms, num_slices - k, largest=False)",
-            "test_ln_structured", "keeps the slices with the smallest norms"),
-    _mutant("ln_structured_mask", "torch.linalg.vector_norm(weight.detach(), ord=n, dim=other_dims)",
-            "weight.detach().abs().sum(dim=other_dims)", "test_ln_structured",
-            "always ranks by the L1 norm, ignoring n"),
+    _mutant("ln_structured_mask/wrong-dim", old="if d != dim % weight.dim()]", new="if d != 0]",
+            caught_by="test_ln_structured",
+            why="prunes along the wrong dimension: ranks dim-0 slices whatever dim is asked"),
+    _mutant("ln_structured_mask/keeps-smallest-norms", old="torch.topk(norms, num_slices - k)",
+            new="torch.topk(norms, num_slices - k, largest=False)", caught_by="test_ln_structured",
+            why="keeps the slices with the smallest norms"),
+    _mutant("ln_structured_mask/always-l1",
+            old="torch.linalg.vector_norm(weight.detach(), ord=n, dim=other_dims)",
+            new="weight.detach().abs().sum(dim=other_dims)", caught_by="test_ln_structured",
+            why="always ranks by the L1 norm, ignoring n"),
     # 4. global_magnitude_masks
-    _mutant("global_magnitude_masks",
-            "pieces = magnitude_mask(flat, amount).split([w.numel() for w in weights])",
-            "pieces = [magnitude_mask(w.detach().flatten(), amount) for w in weights]",
-            "test_global_masks",
-            "local pruning: the same fraction in every tensor instead of one global ranking"),
+    _mutant("global_magnitude_masks/local-pruning",
+            old="pieces = magnitude_mask(flat, amount).split([w.numel() for w in weights])",
+            new="pieces = [magnitude_mask(w.detach().flatten(), amount) for w in weights]",
+            caught_by="test_global_masks",
+            why="local pruning: the same fraction in every tensor instead of one global ranking"),
     # 5. choose_sparsities
-    _mutant("choose_sparsities", "{layer: max(s for s, d", "{layer: min(s for s, d", "test_choose_sparsities",
-            "takes the smallest sparsity within the tolerance instead of the largest"),
-    _edits("choose_sparsities",
-           [("for tolerance in tolerances:", "for tolerance in [0.05]:"),
-            ("if kept <= budget:", "if True:")],
-           "test_choose_sparsities", "a fixed accuracy tolerance that ignores the budget"),
+    _mutant("choose_sparsities/smallest-sparsity", old="{layer: max(s for s, d",
+            new="{layer: min(s for s, d", caught_by="test_choose_sparsities",
+            why="takes the smallest sparsity within the tolerance instead of the largest"),
+    _edits("choose_sparsities/ignores-budget",
+           edits=[("for tolerance in tolerances:", "for tolerance in [0.05]:"),
+                  ("if kept <= budget:", "if True:")],
+           caught_by="test_choose_sparsities",
+           why="a fixed accuracy tolerance that ignores the budget"),
     # 6. agp_sparsity
-    _mutant("agp_sparsity", "* remaining ** 3", "* remaining", "test_agp",
-            "linear schedule instead of the cubic"),
-    _mutant("agp_sparsity", "    if step >= end_step:\n        return float(final_sparsity)\n", "", "test_agp",
-            "does not hold the final sparsity after the last pruning step"),
-    _mutant("agp_sparsity", "/ (num_steps * step_interval)", "/ num_steps", "test_agp",
-            "counts pruning steps instead of training steps (forgets step_interval)"),
+    _mutant("agp_sparsity/linear-schedule", old="* remaining ** 3", new="* remaining",
+            caught_by="test_agp", why="linear schedule instead of the cubic"),
+    _mutant("agp_sparsity/final-not-held",
+            old="    if step >= end_step:\n        return float(final_sparsity)\n", new="",
+            caught_by="test_agp",
+            why="does not hold the final sparsity after the last pruning step"),
+    _mutant("agp_sparsity/forgets-step-interval", old="/ (num_steps * step_interval)",
+            new="/ num_steps", caught_by="test_agp",
+            why="counts pruning steps instead of training steps (forgets step_interval)"),
     # 7. remove_channels
-    _mutant("remove_channels", "consumer.weight.index_select(1, keep)", "consumer.weight.index_select(0, keep)",
-            "test_remove_channels",
-            "cuts the consumer along the wrong dimension (its outputs, dim 0, instead of its inputs)"),
-    _edits("remove_channels",
-           [("        if conv.bias is not None:\n"
-             "            conv.bias = nn.Parameter(conv.bias.index_select(0, keep))\n", ""),
-            ("        bn.running_mean = bn.running_mean.index_select(0, keep)\n"
-             "        bn.running_var = bn.running_var.index_select(0, keep)\n", "")],
-           "test_remove_channels", "forgets the BatchNorm running statistics (and the conv bias)"),
-    _mutant("remove_channels",
-            "\n    conv.out_channels = bn.num_features = len(keep)\n"
-            "    if isinstance(consumer, nn.Conv2d):\n"
-            "        consumer.in_channels = len(keep)\n"
-            "    else:\n"
-            "        consumer.in_features = len(keep)", "",
-            "test_remove_channels", "leaves out_channels / num_features / in_channels stale"),
+    _mutant("remove_channels/consumer-wrong-dim", old="consumer.weight.index_select(1, keep)",
+            new="consumer.weight.index_select(0, keep)", caught_by="test_remove_channels",
+            why="cuts the consumer along the wrong dimension (its outputs, dim 0, instead of its inputs)"),
+    _edits("remove_channels/forgets-bn-statistics",
+           edits=[("        if conv.bias is not None:\n"
+                   "            conv.bias = nn.Parameter(conv.bias.index_select(0, keep))\n", ""),
+                  ("        bn.running_mean = bn.running_mean.index_select(0, keep)\n"
+                   "        bn.running_var = bn.running_var.index_select(0, keep)\n", "")],
+           caught_by="test_remove_channels",
+           why="forgets the BatchNorm running statistics (and the conv bias)"),
+    _mutant("remove_channels/stale-sizes",
+            old="\n    conv.out_channels = bn.num_features = len(keep)\n"
+                "    if isinstance(consumer, nn.Conv2d):\n"
+                "        consumer.in_channels = len(keep)\n"
+                "    else:\n"
+                "        consumer.in_features = len(keep)",
+            new="", caught_by="test_remove_channels",
+            why="leaves out_channels / num_features / in_channels stale"),
     # 8. storage
-    _mutant("storage_functions", "4 * (weight.shape[0] + 1)", "4 * weight.shape[0]", "test_storage",
-            "CSR with rows row pointers instead of rows + 1"),
-    _mutant("storage_functions", "math.ceil(weight.numel() / 8)", "weight.numel()", "test_storage",
-            "a byte per entry for the mask (a bool tensor) instead of a bit"),
-    _mutant("storage_functions", "t.numel() * t.element_size()", "4 * t.numel()", "test_storage",
-            "assumes every tensor is float32 (4 bytes per element)"),
+    _mutant("storage_functions/csr-rows-pointers", old="4 * (weight.shape[0] + 1)",
+            new="4 * weight.shape[0]", caught_by="test_storage",
+            why="CSR with rows row pointers instead of rows + 1"),
+    _mutant("storage_functions/byte-per-mask-entry", old="math.ceil(weight.numel() / 8)",
+            new="weight.numel()", caught_by="test_storage",
+            why="a byte per entry for the mask (a bool tensor) instead of a bit"),
+    _mutant("storage_functions/assumes-float32", old="t.numel() * t.element_size()",
+            new="4 * t.numel()", caught_by="test_storage",
+            why="assumes every tensor is float32 (4 bytes per element)"),
     # 9. recover (section 8.2): BatchNorm statistics re-estimated, then fine-tuning
-    _mutant("recover", "        bn.reset_running_stats()\n", "", "test_recover_bn",
-            "forgets to reset the running statistics (the dense model's stale ones are averaged in)"),
-    _mutant("recover", "        bn.momentum = None                       # the plain average over the batches of the pass\n", "",
-            "test_recover_bn", "keeps the exponential momentum: the last batches dominate instead of a plain average"),
-    _mutant("recover", "    for bn, momentum in zip(norms, momenta):\n        bn.momentum = momentum\n", "", "test_recover_bn",
-            "does not put the momentum back (fine-tuning then averages its statistics forever)"),
-    _mutant("recover", "    return model.eval()", "    return model", "test_recover_bn",
-            "returns the model in train mode"),
-    _mutant("recover", "                optimizer.step()\n", "", "test_recover",
-            "never steps the optimizer: no fine-tuning, only the statistics re-estimated"),
+    _mutant("recover/no-reset", old="        bn.reset_running_stats()\n", new="",
+            caught_by="test_recover_bn",
+            why="forgets to reset the running statistics (the dense model's stale ones are averaged in)"),
+    _mutant("recover/keeps-momentum",
+            old="        bn.momentum = None                       # the plain average over the batches of the pass\n",
+            new="", caught_by="test_recover_bn",
+            why="keeps the exponential momentum: the last batches dominate instead of a plain average"),
+    _mutant("recover/momentum-not-restored",
+            old="    for bn, momentum in zip(norms, momenta):\n        bn.momentum = momentum\n",
+            new="", caught_by="test_recover_bn",
+            why="does not put the momentum back (fine-tuning then averages its statistics forever)"),
+    _mutant("recover/train-mode", old="    return model.eval()", new="    return model",
+            caught_by="test_recover_bn", why="returns the model in train mode"),
+    _mutant("recover/no-optimizer-step", old="                optimizer.step()\n", new="",
+            caught_by="test_recover",
+            why="never steps the optimizer: no fine-tuning, only the statistics re-estimated"),
 ]
 
 # Answers that do no work and return an object equal to everything (a plain object, and a
