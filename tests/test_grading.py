@@ -1,5 +1,7 @@
 """The helpers hidden tests rely on: per-submission seeds and the from-scratch check."""
 
+import importlib.util
+
 import pytest
 import torch
 import torch.nn.utils.prune as prune
@@ -252,3 +254,21 @@ def test_captured_values_lists_defaults_and_closure_cells():
     where = [w for w, _ in grading.captured_values(_closure_over(aliased_l1))]
     assert where == ["closure variable 'function'"]
     assert [w for w, _ in grading.captured_values(via_default_argument)] == ["default argument 0"]
+
+
+def test_available_drops_only_missing_kit_modules():
+    targets = ("torch.quantize_per_tensor", "utils.no_such_module", "utils.pruning", "no.such.thing")
+    assert grading.available(targets) == ("torch.quantize_per_tensor", "utils.pruning",
+                                          "no.such.thing")
+    assert grading.available(iter(targets)) == grading.available(targets)
+
+
+def test_quantization_references_are_what_lab_02_forbade():
+    # the tuple lab 02's test cells wrote out nine times, with its filter
+    written_out = tuple(t for t in ("torch.quantize_per_tensor", "torch.quantize_per_channel",
+                                    "torch.fake_quantize_per_tensor_affine",
+                                    "torch.fake_quantize_per_channel_affine",
+                                    "torch.ao.quantization", "utils.quantization", "utils.observers",
+                                    "utils.quant_error", "utils.integer_ops")
+                        if not t.startswith("utils.") or importlib.util.find_spec(t))
+    assert grading.available(grading.QUANTIZATION_REFERENCES) == written_out

@@ -16,6 +16,7 @@ Two rules of the kit live here, so every lab applies them the same way:
 
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 import math
 import os
@@ -23,20 +24,31 @@ import sys
 import threading
 import types
 import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from typing import Any
 from unittest import mock
 
 import torch
 
-__all__ = ["STUDENT_VARIABLE", "submission_seed", "assert_answer", "assert_type",
-           "assert_does_not_use", "forbidden_references", "referenced_names", "resolve",
-           "tripwires"]
+__all__ = ["STUDENT_VARIABLE", "QUANTIZATION_REFERENCES", "submission_seed", "assert_answer",
+           "assert_type", "assert_does_not_use", "available", "forbidden_references",
+           "referenced_names", "captured_values", "resolve", "tripwires"]
 
 
 STUDENT_VARIABLE = "AUTOGRADER_STUDENT"   # set by the autograder (autograder/execution.py)
 
+#: What from-scratch quantization answers (lab 02) must not call: PyTorch's quantize and
+#: fake-quantize functions, its quantization package, and the kit's reference modules. Pass it
+#: through :func:`available` (the ``utils`` modules a kit may not ship are dropped).
+QUANTIZATION_REFERENCES = ("torch.quantize_per_tensor", "torch.quantize_per_channel",
+                           "torch.fake_quantize_per_tensor_affine",
+                           "torch.fake_quantize_per_channel_affine",
+                           "torch.ao.quantization", "utils.quantization", "utils.observers",
+                           "utils.quant_error", "utils.integer_ops")
 
-def submission_seed(*functions, salt=""):
+
+def submission_seed(*functions: Callable[..., Any], salt: str = "") -> int:
     """A 31-bit seed from the student, the source code of ``functions`` and a ``salt`` naming
     the test.
 
@@ -58,7 +70,17 @@ def _source(function):
         return getattr(getattr(function, "__code__", None), "co_code", b"").hex()
 
 
-def resolve(target):
+def available(targets: Iterable[str]) -> tuple[str, ...]:
+    """The ``targets`` that exist here, in order: a ``utils.*`` target whose module
+    ``importlib.util.find_spec`` does not find is dropped (a kit may ship without a reference
+    module); every other target is kept as it is.
+
+    Formula: ``tuple(t for t in targets if not t.startswith("utils.") or find_spec(t))``.
+    """
+    return tuple(t for t in targets if not t.startswith("utils.") or importlib.util.find_spec(t))
+
+
+def resolve(target: str) -> Any:
     """The object named by a dotted path: a module (``"torch.nn.utils.prune"``) or an attribute
     (``"torch.quantize_per_tensor"``)."""
     try:
@@ -90,7 +112,7 @@ def _forbidden_entries(targets, include_classes=False):
             yield resolve(owner), name, obj, True
 
 
-def referenced_names(function):
+def referenced_names(function: Callable[..., Any]) -> set[str]:
     """Global names the function's code (and the code nested in it) looks up."""
     names, stack = set(), [function.__code__]
     while stack:
@@ -100,7 +122,7 @@ def referenced_names(function):
     return names
 
 
-def captured_values(function):
+def captured_values(function: Callable[..., Any]) -> list[tuple[str, Any]]:
     """(where, value) of what ``function`` holds besides its globals: default arguments and
     closure cells (a forbidden function captured there is never looked up by name)."""
     found = [(f"default argument {i}", v) for i, v in enumerate(function.__defaults__ or ())]
@@ -113,7 +135,7 @@ def captured_values(function):
     return found
 
 
-def forbidden_references(function, targets):
+def forbidden_references(function: Callable[..., Any], targets: Sequence[str]) -> list[str]:
     """What ``function`` holds of the forbidden modules or callables: the global names it looks
     up, and its default arguments and closure cells (as ``"closure variable 'f' (torch.x)"``)."""
     forbidden = {id(m): t for t in targets for m in [resolve(t)] if isinstance(m, types.ModuleType)}
@@ -127,7 +149,7 @@ def forbidden_references(function, targets):
 
 
 @contextmanager
-def tripwires(targets):
+def tripwires(targets: Sequence[str]) -> Iterator[list[str]]:
     """Within the block, calling anything the ``targets`` stand for is recorded (in the list
     yielded) and, where it is reached through its module, raises.
 
@@ -173,7 +195,8 @@ def tripwires(targets):
             threading.setprofile(previous[1])
 
 
-def assert_does_not_use(function, targets, *args, **kwargs):
+def assert_does_not_use(function: Callable[..., Any], targets: Sequence[str], *args: Any,
+                        **kwargs: Any) -> Any:
     """Fail if ``function`` refers to, or calls when run on ``args``, anything in ``targets``.
 
     ``targets`` are dotted paths of modules or functions, e.g.
