@@ -29,6 +29,14 @@ def test_layer_weight_of_pruned_and_quantized_layers(gen):
     assert torch.equal(layer_weight(quantized), quantized.weight().dequantize())
 
 
+def test_layer_weight_of_fused_float_modules_is_their_first_childs():
+    conv, linear = nn.Conv2d(1, 2, 3), nn.Linear(4, 3)
+    assert torch.equal(layer_weight(nni.ConvReLU2d(conv, nn.ReLU())), conv.weight.detach())
+    assert torch.equal(layer_weight(nni.LinearReLU(linear, nn.ReLU())), linear.weight.detach())
+    with pytest.raises(TypeError, match="layer must be a Conv2d or Linear"):
+        layer_weight(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()))      # not a fused module
+
+
 def test_weighted_layers_in_model_order_including_fused_layers():
     model = DigitsCNN()
     names = [name for name, _ in weighted_layers(model)]

@@ -13,6 +13,7 @@ modules whose packed weight is read with ``.weight()``).
 """
 
 import torch
+import torch.ao.nn.intrinsic as nni
 import torch.ao.nn.quantized as nnq
 from torch import nn
 
@@ -50,16 +51,21 @@ def layer_weight(layer: nn.Module) -> torch.Tensor:
     """A Conv2d/Linear layer's weight as a float tensor, detached.
 
     Float layers: ``layer.weight`` (for a layer pruned with ``torch.nn.utils.prune`` that is the
-    masked weight ``weight_orig * weight_mask``). Quantized layers have no ``.weight``
-    Parameter: ``layer.weight()`` returns the quantized weight, here dequantized.
+    masked weight ``weight_orig * weight_mask``). A fused float module
+    (``torch.ao.nn.intrinsic.ConvReLU2d``, ``LinearReLU``, ...: what ``prepare_fx`` puts in
+    place of Conv-BN-ReLU, BatchNorm already folded in) holds the layer as its child ``0``: that
+    child's weight. Quantized layers have no ``.weight`` Parameter: ``layer.weight()`` returns
+    the quantized weight, here dequantized.
     Shape ``(out, in/groups, kh, kw)`` for Conv2d, ``(out, in)`` for Linear.
 
-    PyTorch counterpart: ``layer.weight.detach()`` (float) or ``layer.weight().dequantize()``
-    (quantized).
+    PyTorch counterpart: ``layer.weight.detach()`` (float), ``layer[0].weight.detach()`` (fused)
+    or ``layer.weight().dequantize()`` (quantized).
     """
     if isinstance(layer, QUANTIZED_WEIGHTED_LAYERS):
         return layer.weight().dequantize()
     if isinstance(layer, FLOAT_WEIGHTED_LAYERS):
         return layer.weight.detach()
+    if isinstance(layer, nni._FusedModule) and isinstance(layer[0], FLOAT_WEIGHTED_LAYERS):
+        return layer[0].weight.detach()
     raise TypeError(f"layer must be a Conv2d or Linear layer (float or quantized), got "
                     f"{type(layer).__name__}")
