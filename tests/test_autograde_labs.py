@@ -15,7 +15,7 @@ kernel; here the grader itself is shown to turn those mistakes into the right pa
 import nbformat
 import pytest
 
-from autograder import autograde, course, execution
+from autograder import autograde, cells, course
 from attacks import SHELL_ATTACKS
 from autograder.mutants import lab_mutants, write_submission
 
@@ -25,74 +25,60 @@ pytestmark = pytest.mark.notebooks
 FULL_MARKS = {"00_orientation": 8, "01_pruning": 23, "02_quantization": 21, "03_fx_ptq": 15,
               "04_fx_qat": 15, "05_pipeline": 25}
 
-# lab: [(the answer cell and the mutant's `why`, the test cells it loses, its score)]
+# lab: [(the mutant's id in autograder/mutants/lab_<lab>.py, the test cells it loses, its score)]
 WRONG_VERSIONS = {
     "00_orientation": [
-        ("pick_engine", "prefers fbgemm over x86", {"test_pick_engine"}, 7),
-        ("median_ratio", "mean instead of median", {"test_median_ratio"}, 7),
-        ("count_parameters", "count_parameters returns an int equal to everything (no work)",
-         {"test_count_parameters"}, 7),
+        ("pick_engine/prefers-fbgemm", {"test_pick_engine"}, 7),
+        ("median_ratio/mean", {"test_median_ratio"}, 7),
+        ("count_parameters/equal-to-everything-int", {"test_count_parameters"}, 7),
     ],
     "01_pruning": [
         # the global masks are built on magnitude_mask; the fine-tuned AGP model too, but its
         # check (check_finetune) is not graded, so the mistake is not charged a third time
-        ("magnitude_mask", "keeps the smallest magnitudes instead of the largest",
-         {"test_magnitude_mask", "test_global_masks"}, 18),
-        ("magnitude_mask", "off-by-one count: truncates amount * numel instead of rounding it",
-         {"test_magnitude_mask", "test_global_masks"}, 18),
-        ("ln_structured_mask",
-         "prunes along the wrong dimension: ranks dim-0 slices whatever dim is asked",
-         {"test_ln_structured"}, 21),
-        ("magnitude_mask", "magnitude_mask returns a tensor equal to everything (no work)",
+        ("magnitude_mask/keeps-smallest", {"test_magnitude_mask", "test_global_masks"}, 18),
+        ("magnitude_mask/truncates-count", {"test_magnitude_mask", "test_global_masks"}, 18),
+        ("ln_structured_mask/wrong-dim", {"test_ln_structured"}, 21),
+        ("magnitude_mask/equal-to-everything-tensor",
          {"test_magnitude_mask", "test_global_masks"}, 18),
         # recover's two tests grade different steps: the BatchNorm statistics (and eval mode),
         # then the fine-tuned accuracy and speed of a model cut by the reference pruning
-        ("recover", "never steps the optimizer: no fine-tuning, only the statistics re-estimated",
-         {"test_recover"}, 20),
-        ("recover", "returns the model in train mode", {"test_recover_bn"}, 21),
+        ("recover/no-optimizer-step", {"test_recover"}, 20),
+        ("recover/train-mode", {"test_recover_bn"}, 21),
     ],
     "02_quantization": [
-        ("discretize", "floor instead of round", {"test_discretize"}, 20),
+        ("discretize/floor", {"test_discretize"}, 20),
         # later test cells run the answers they build on as PyTorch's (answers_graded_earlier):
         # a wrong calculate_qparams no longer costs test_quantize and test_per_channel too
-        ("qparams", "range not widened to include 0",
-         {"test_qparams_seed", "test_qparams_observer"}, 17),
+        ("qparams/zero-not-in-range", {"test_qparams_seed", "test_qparams_observer"}, 17),
         # ... nor a wrong per_channel_qparams the bit-width sweep (test_sweep)
-        ("per_channel", "min/max taken along the channel axis instead of within each channel",
-         {"test_per_channel"}, 19),
-        ("integer_linear", "bias quantized to int8 (saturates)", {"test_integer_linear"}, 18),
-        ("calibration", "percentile_range returns a tuple equal to everything (no work)",
-         {"test_calibration"}, 19),
+        ("per_channel/min-max-along-axis", {"test_per_channel"}, 19),
+        ("integer_linear/int8-bias", {"test_integer_linear"}, 18),
+        ("calibration/percentile_range-equal-to-everything-tuple", {"test_calibration"}, 19),
     ],
     "03_fx_ptq": [
         # an uncalibrated model costs test_ptq_fx alone: the benchmark's size and speed checks
         # and the qconfig comparisons (which only re-use ptq_fx) are not graded, and the readers
         # are graded on models built by reference_ptq
-        ("ptq_fx", "calibrating on no data", {"test_ptq_fx"}, 12),
-        ("ptq_fx", "converting the wrong model (a fresh, uncalibrated prepared copy)", {"test_ptq_fx"}, 12),
-        ("readers", "reads the weight scale as the activation scale", {"test_qparams"}, 12),
-        ("ptq_fx", "ptq_fx returns a tuple equal to everything (no work)", {"test_ptq_fx"}, 12),
+        ("ptq_fx/no-calibration", {"test_ptq_fx"}, 12),
+        ("ptq_fx/converts-uncalibrated-copy", {"test_ptq_fx"}, 12),
+        ("readers/weight-scale", {"test_qparams"}, 12),
+        ("ptq_fx/equal-to-everything-tuple", {"test_ptq_fx"}, 12),
         # nothing later builds on fold_conv_bn (the int8 weights are compared with utils.bn_folding)
-        ("fold_conv_bn", "forgets eps", {"test_fold"}, 13),
+        ("fold_conv_bn/forgets-eps", {"test_fold"}, 13),
     ],
     "04_fx_qat": [
-        ("finetune", "never disables the observers (qparams keep moving)", {"test_finetune"}, 12),
-        ("finetune", "trains in eval mode (BN statistics never update, batch statistics never used)",
-         {"test_finetune"}, 12),
-        ("convert", "converts without deepcopy: convert_fx rewrites the prepared QAT model",
-         {"test_convert"}, 13),
+        ("finetune/observers-never-disabled", {"test_finetune"}, 12),
+        ("finetune/eval-mode", {"test_finetune"}, 12),
+        ("convert/no-deepcopy", {"test_convert"}, 13),
         # test 4 runs on a reference low-bit mapping: a wrong one costs test_low_bit alone
-        ("low_bit", "low_bit_qconfig_mapping returns an object equal to everything (no work)",
-         {"test_low_bit"}, 13),
+        ("low_bit/low_bit_qconfig_mapping-equal-to-everything-object", {"test_low_bit"}, 13),
     ],
     "05_pipeline": [
-        ("choose_ratios", "returns None instead of raising when nothing fits the budget", {"test_choose"}, 23),
-        ("stage_metrics", "test loss as the mean of the batch means (batches differ in size)",
-         {"test_metrics"}, 23),
-        ("fold_bn", "forgets eps", {"test_fold"}, 23),
+        ("choose_ratios/returns-none", {"test_choose"}, 23),
+        ("stage_metrics/mean-of-batch-means", {"test_metrics"}, 23),
+        ("fold_bn/forgets-eps", {"test_fold"}, 23),
         # the replay's predictions and layers are far off, but nothing later builds on the replay
-        ("integer_replay", "never moves to the layer's output grid (every layer reads the input's scale)",
-         {"test_replay"}, 22),
+        ("integer_replay/stays-on-input-grid", {"test_replay"}, 22),
     ],
 }
 
@@ -105,32 +91,37 @@ ATTACKS = ("input_transformer", "post_transformer", "transform_cell", "ast_trans
 
 def attacked_release(release, path):
     nb = nbformat.read(release, as_version=4)
-    first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    first = next(c for c in nb.cells if cells.is_answer(c))
     first.source = "\n".join(SHELL_ATTACKS[a][0] for a in ATTACKS) + "\n" + first.source
     nbformat.write(nb, path)
     return path
 
 
-def mutant(lab, answer, why):
-    [found] = [m for m in lab_mutants(lab) if (m.answer, m.why) == (answer, why)]
+def mutant(lab, mutant_id):
+    [found] = [m for m in lab_mutants(lab) if m.id == mutant_id]
     return found
+
+
+def wrong_versions(lab):
+    """(student, mutant id, the test cells it loses, its score) of each wrong version of ``lab``:
+    the student is ``wrongN`` (an nbgrader student id), the mutant id names its pytest case."""
+    return [(f"wrong{i}", *row) for i, row in enumerate(WRONG_VERSIONS[lab], start=1)]
 
 
 def submissions(lab, scratch):
     """{student: (notebook, the test cells it loses, its score)} for one lab."""
     full = FULL_MARKS[lab]
     release = course.release_notebook(lab, scratch)
-    test_cells = {cell.metadata.nbgrader["grade_id"]
-                  for cell in nbformat.read(release, as_version=4).cells
-                  if execution.is_test_cell(cell)}
+    test_cells = {cells.grade_id(cell) for cell in nbformat.read(release, as_version=4).cells
+                  if cells.is_autograded_test(cell)}
     cases = {"solution": (course.solution_notebook(lab, scratch), set(), full),
              "untouched_release": (release, test_cells, 0),
              "attacked_release": (attacked_release(release, scratch / f"{lab}-attacked.ipynb"),
                                   test_cells, 0)}
-    for i, (answer, why, lost, score) in enumerate(WRONG_VERSIONS[lab], start=1):
-        path = write_submission(course.solution_notebook(lab, scratch), mutant(lab, answer, why),
-                                scratch / f"{lab}-wrong{i}.ipynb")
-        cases[f"wrong{i}"] = (path, lost, score)
+    for student, mutant_id, lost, score in wrong_versions(lab):
+        path = write_submission(course.solution_notebook(lab, scratch), mutant(lab, mutant_id),
+                                scratch / f"{lab}-{student}.ipynb")
+        cases[student] = (path, lost, score)
     return cases
 
 
@@ -154,9 +145,15 @@ def test_every_lab_is_graded_here():
 
 
 def cases():
-    return [(lab, student) for lab in sorted(WRONG_VERSIONS)
-            for student in ["solution", "untouched_release", "attacked_release",
-                            *(f"wrong{i}" for i in range(1, len(WRONG_VERSIONS[lab]) + 1))]]
+    """(lab, student) of every submission, named ``<lab>-<student>``, or ``<lab>-<mutant id>`` for
+    a wrong version (``01_pruning-magnitude_mask/keeps-smallest``)."""
+    params = []
+    for lab in sorted(WRONG_VERSIONS):
+        named = [(student, student) for student in ("solution", "untouched_release",
+                                                    "attacked_release")]
+        named += [(student, mutant_id) for student, mutant_id, _, _ in wrong_versions(lab)]
+        params += [pytest.param(lab, student, id=f"{lab}-{name}") for student, name in named]
+    return params
 
 
 @pytest.mark.parametrize("lab, student", cases())
