@@ -7,8 +7,9 @@ and its error names the argument and says what is allowed (``"bits must be in 2.
 return a bool and never raise.
 
 =================================  ================================================================
-numbers                            :func:`is_int`, :func:`as_int`, :func:`check_positive_int`,
-                                   :func:`check_bool`, :func:`check_number_in`, :func:`as_bits`
+numbers and flags                  :func:`is_int`, :func:`as_int`, :func:`check_positive_int`,
+                                   :func:`check_number_in`, :func:`as_bits`,
+                                   :func:`check_instance`, :func:`check_bool`
 integer ranges                     :func:`as_quant_range` (a quantization grid, ``min < max``),
                                    :func:`as_int32_clamp_range` (clamp bounds, ``min <= max``)
 tensors                            :func:`check_float_tensor`, :func:`check_not_empty`,
@@ -30,9 +31,12 @@ import torch
 
 __all__ = [
     "MIN_SCALE",
+    "INT32_MIN",
+    "INT32_MAX",
     "is_int",
     "as_int",
     "check_positive_int",
+    "check_instance",
     "check_bool",
     "check_number_in",
     "as_bits",
@@ -58,6 +62,7 @@ __all__ = [
 #: PyTorch's results are garbage: ``quantize_per_tensor(0.0, 1e-40, ...)`` gives ``quant_max``).
 MIN_SCALE = 2.938737278354183e-39
 
+#: The int32 range: accumulators and clamp bounds of the integer kernels.
 INT32_MIN = -(2 ** 31)
 INT32_MAX = 2 ** 31 - 1
 
@@ -96,13 +101,20 @@ def check_positive_int(value: object, name: str) -> None:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
-def check_bool(value: object, name: str, *, allow_none: bool = False) -> None:
-    """Raise TypeError unless ``value`` is a bool (or None when ``allow_none``)."""
+def check_instance(value: object, name: str, kind: type, *, allow_none: bool = False) -> None:
+    """Raise TypeError unless ``value`` is an instance of ``kind`` (or None when
+    ``allow_none``): ``"scheme must be a Scheme, got str"``."""
     if value is None and allow_none:
         return
-    if not isinstance(value, bool):
-        allowed = "a bool or None" if allow_none else "a bool"
+    if not isinstance(value, kind):
+        allowed = f"a {kind.__name__} or None" if allow_none else f"a {kind.__name__}"
         raise TypeError(f"{name} must be {allowed}, got {type(value).__name__}")
+
+
+def check_bool(value: object, name: str, *, allow_none: bool = False) -> None:
+    """Raise TypeError unless ``value`` is a bool (or None when ``allow_none``); 0 and 1 are not
+    bools. :func:`check_instance` with ``bool``."""
+    check_instance(value, name, bool, allow_none=allow_none)
 
 
 def check_number_in(value: object, name: str, low: float, high: float) -> None:
@@ -212,7 +224,7 @@ def as_tensor(value: object, name: str, dtype: torch.dtype, kind: str) -> torch.
     return torch.tensor(value, dtype=dtype)
 
 
-# --------------------------------------------------------------------------- quantization parameters
+# --------------------------------------------------------------------------- qparams
 
 
 def check_scale_values(scale: torch.Tensor, name: str) -> None:

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from .checks import is_int
 from .layers import FLOAT_WEIGHTED_LAYERS
 
 #: The layer types whose ``weight`` the labs prune by default (``utils.layers``' float layers).
@@ -51,19 +52,14 @@ PRUNABLE_KINDS = FLOAT_WEIGHTED_LAYERS
 # Checking arguments
 # --------------------------------------------------------------------------------------------
 
-def _is_int(value):
-    """True for Python/NumPy integers, False for bools (``True`` is not a count)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _check_amount(amount):
     """Raise unless ``amount`` is a fraction in [0, 1] or a non-negative int count."""
     message = f"amount must be in [0, 1] (a fraction) or a non-negative int count, got {amount!r}"
     if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
         raise TypeError(message)
-    if _is_int(amount) and amount < 0:
+    if is_int(amount) and amount < 0:
         raise ValueError(message)
-    if not _is_int(amount) and not 0.0 <= amount <= 1.0:   # also rejects NaN
+    if not is_int(amount) and not 0.0 <= amount <= 1.0:   # also rejects NaN
         raise ValueError(message)
 
 
@@ -84,7 +80,7 @@ def _check_structured(weight, dim):
     if weight.dim() < 2:
         raise ValueError(f"weight must have at least 2 dims for structured pruning (slices along "
                          f"dim), got shape {tuple(weight.shape)}")
-    if not _is_int(dim) or not -weight.dim() <= dim < weight.dim():
+    if not is_int(dim) or not -weight.dim() <= dim < weight.dim():
         raise ValueError(f"dim must be an int in [{-weight.dim()}, {weight.dim() - 1}] for a "
                          f"weight of shape {tuple(weight.shape)}, got {dim!r}")
 
@@ -133,11 +129,11 @@ def num_to_prune(amount, numel):
             ``numel``, or ``numel`` is negative.
     """
     _check_amount(amount)
-    if not _is_int(numel):
+    if not is_int(numel):
         raise TypeError(f"numel must be an int, got {type(numel).__name__}")
     if numel < 0:
         raise ValueError(f"numel must be non-negative, got {numel}")
-    if _is_int(amount):
+    if is_int(amount):
         if amount > numel:
             raise ValueError(f"amount={amount} (an int count) must not exceed the {numel} "
                              f"entries that can be pruned")

@@ -29,7 +29,7 @@ import math
 
 import torch
 
-from .quantization import _as_bits, _as_scale, _check_float_tensor, _check_not_empty
+from .checks import as_bits, as_scale, check_float_tensor, check_not_empty
 
 __all__ = ["mse", "max_abs_error", "sqnr_db", "rounding_noise_variance", "uniform_sqnr_db"]
 
@@ -37,8 +37,8 @@ __all__ = ["mse", "max_abs_error", "sqnr_db", "rounding_noise_variance", "unifor
 def _error(x, y, names):
     """``y - x`` in float64, after checking both are non-empty float tensors of one shape."""
     for tensor, name in zip((x, y), names):
-        _check_float_tensor(tensor, name)
-        _check_not_empty(tensor, name)
+        check_float_tensor(tensor, name)
+        check_not_empty(tensor, name)
     if x.shape != y.shape:
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, "
                          f"got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -117,7 +117,7 @@ def rounding_noise_variance(scale):
 
     PyTorch: no counterpart (a formula to compare measurements with).
     """
-    scale = _as_scale(scale)
+    scale = as_scale(scale)
     if scale.numel() != 1:
         raise ValueError(f"scale must be a single number, got shape {tuple(scale.shape)}")
     return float(scale.to(torch.float64)) ** 2 / 12
@@ -138,5 +138,5 @@ def uniform_sqnr_db(bits):
 
     PyTorch: no counterpart (a formula to compare :func:`sqnr_db` with).
     """
-    bits = _as_bits(bits)
+    bits = as_bits(bits)
     return 20.0 * math.log10(2**bits - 1)

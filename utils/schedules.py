@@ -21,18 +21,7 @@ that); TensorFlow Model Optimization's ``PolynomialDecay`` (power 3) is the same
 
 import numbers
 
-
-def _is_int(value):
-    """True for Python/NumPy integers, False for bools."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_int(value, arg, minimum):
-    """Raise unless ``value`` is an int >= ``minimum``."""
-    if not _is_int(value):
-        raise TypeError(f"{arg} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{arg} must be an int >= {minimum}, got {value}")
+from .checks import as_int
 
 
 def _check_fraction(value, arg):
@@ -45,9 +34,9 @@ def _check_fraction(value, arg):
 
 def _check_pruning_steps(start_step, num_steps, step_interval):
     """Raise unless ``t0 >= 0``, ``n >= 1`` and ``dt >= 1`` (ints)."""
-    _check_int(start_step, "start_step", minimum=0)
-    _check_int(num_steps, "num_steps", minimum=1)
-    _check_int(step_interval, "step_interval", minimum=1)
+    as_int(start_step, "start_step", minimum=0)
+    as_int(num_steps, "num_steps", minimum=1)
+    as_int(step_interval, "step_interval", minimum=1)
 
 
 def _check_agp_arguments(initial_sparsity, final_sparsity, start_step, num_steps, step_interval):
@@ -89,7 +78,7 @@ def agp_sparsity(step, initial_sparsity, final_sparsity, start_step, num_steps, 
     (which clamps the cubic to [s_i, s_f] instead of branching).
     """
     _check_agp_arguments(initial_sparsity, final_sparsity, start_step, num_steps, step_interval)
-    _check_int(step, "step", minimum=0)
+    as_int(step, "step", minimum=0)
     end_step = start_step + num_steps * step_interval
     if step <= start_step:
         return float(initial_sparsity)
