@@ -46,8 +46,30 @@ from torch import nn
 import torch.ao.nn.quantized as nnq
 import torch.ao.nn.intrinsic.quantized as nniq
 
-INT32_MIN = -(2 ** 31)
-INT32_MAX = 2 ** 31 - 1
+from .checks import INT32_MAX, INT32_MIN, along_axis, as_int32_clamp_range
+
+__all__ = [
+    "INT32_MIN",
+    "INT32_MAX",
+    "MIN_MULTIPLIER",
+    "MAX_MULTIPLIER",
+    "quantize_multiplier",
+    "rounding_right_shift",
+    "saturating_rounding_doubling_high_mul",
+    "fixed_point_multiply",
+    "requantize",
+    "quantize_bias",
+    "linear_accumulator",
+    "conv2d_accumulator",
+    "integer_linear",
+    "integer_conv2d",
+    "IntegerLinear",
+    "IntegerConv2d",
+]
+
+#: stride, padding, dilation: an int or a pair of ints
+_Pair = int | tuple[int, int]
+
 
 #: Multipliers M = S_x S_w / S_y that fit the ``M0 * 2^-31 * 2^-n`` format with |n| <= 31
 #: (the upper bound leaves room for the mantissa rounding up to the next power of two).
@@ -86,18 +108,11 @@ def _saturate_int32(tensor):
     return tensor.clamp(INT32_MIN, INT32_MAX)
 
 
-def _along_axis(values, axis, ndim):
-    """View a per-channel vector (C,) so it broadcasts along ``axis`` of an ``ndim`` tensor.
-
-    A scalar (0-d tensor or Python number) is returned as a 0-d tensor, which broadcasts
-    everywhere. E.g. ``(C,)`` with axis=1, ndim=4 -> ``(1, C, 1, 1)``.
-    """
-    values = torch.as_tensor(values)
-    if values.dim() == 0:
-        return values
-    shape = [1] * ndim
-    shape[axis] = -1
-    return values.reshape(shape)
+def _per_channel(values, name, shape, axis):
+    """A per-tensor (0-d) or per-channel (``(C,)`` with ``C = shape[axis]``) integer parameter,
+    shaped to broadcast against a tensor of ``shape``: ``(C,)`` with axis 1 of a 4-d shape gives
+    ``(1, C, 1, 1)`` (:func:`utils.checks.along_axis`)."""
+    return along_axis(values, name, shape, None if values.dim() == 0 else axis)
 
 
 def _storage_dtype(quant_min, quant_max):
@@ -109,24 +124,12 @@ def _storage_dtype(quant_min, quant_max):
     return torch.int32
 
 
-def _as_int32_range(quant_min, quant_max):
-    """``(quant_min, quant_max)`` as Python ints (NumPy integers converted) with
-    ``INT32_MIN <= quant_min <= quant_max <= INT32_MAX``, else TypeError/ValueError."""
-    for value, name in ((quant_min, "quant_min"), (quant_max, "quant_max")):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    quant_min, quant_max = int(quant_min), int(quant_max)
-    if not INT32_MIN <= quant_min <= quant_max <= INT32_MAX:
-        raise ValueError(f"need INT32_MIN <= quant_min <= quant_max <= INT32_MAX, "
-                         f"got quant_min={quant_min}, quant_max={quant_max}")
-    return quant_min, quant_max
-
-
 # --------------------------------------------------------------------------------------------
 # The fixed-point multiplier
 # --------------------------------------------------------------------------------------------
 
-def quantize_multiplier(real_multiplier):
+def quantize_multiplier(real_multiplier: float | torch.Tensor
+                        ) -> tuple[int, int] | tuple[torch.Tensor, torch.Tensor]:
     """Write a real multiplier as a 32-bit fixed-point mantissa and a power-of-two shift.
 
     Convention (gemmlowp/TFLite, with the shift's sign flipped so that right shifts are
@@ -180,7 +183,7 @@ def quantize_multiplier(real_multiplier):
     return m0, shift
 
 
-def rounding_right_shift(x, n):
+def rounding_right_shift(x: torch.Tensor, n: int | torch.Tensor) -> torch.Tensor:
     """Divide by 2^n and round to nearest, ties away from zero (gemmlowp ``RoundingDivideByPOT``).
 
     Formula: ``round_half_away_from_zero(x / 2^n)``, computed with shifts and masks only::
@@ -209,7 +212,8 @@ def rounding_right_shift(x, n):
     return (x >> n) + (remainder > threshold).to(torch.int64)
 
 
-def saturating_rounding_doubling_high_mul(a, b):
+def saturating_rounding_doubling_high_mul(a: torch.Tensor,
+                                          b: int | torch.Tensor) -> torch.Tensor:
     """High 32 bits of ``2 a b``, rounded: gemmlowp's ``SaturatingRoundingDoublingHighMul``.
 
     Formula: ``round(a * b / 2^31)`` for int32 a and b, rounding to nearest with ties towards
@@ -236,7 +240,8 @@ def saturating_rounding_doubling_high_mul(a, b):
     return torch.where(overflow, torch.tensor(INT32_MAX), high)
 
 
-def fixed_point_multiply(acc, m0, n):
+def fixed_point_multiply(acc: torch.Tensor, m0: int | torch.Tensor,
+                         n: int | torch.Tensor) -> torch.Tensor:
     """``acc * M`` rounded to an integer, with ``M = M0 * 2^-31 * 2^-n`` (see quantize_multiplier).
 
     Formula (TFLite ``MultiplyByQuantizedMultiplier``)::
@@ -267,7 +272,8 @@ def fixed_point_multiply(acc, m0, n):
     return rounding_right_shift(saturating_rounding_doubling_high_mul(scaled, m0), right_shift)
 
 
-def requantize(acc, m0, shift, out_zero_point, quant_min, quant_max):
+def requantize(acc: torch.Tensor, m0: int | torch.Tensor, shift: int | torch.Tensor,
+               out_zero_point: int, quant_min: int, quant_max: int) -> torch.Tensor:
     """Turn int32 accumulators into output integers: ``clamp(Z_y + M * acc, qmin, qmax)``.
 
     Formula: ``q_y = clamp(Z_y + fixed_point_multiply(acc, M0, n), quant_min, quant_max)``;
@@ -286,15 +292,16 @@ def requantize(acc, m0, shift, out_zero_point, quant_min, quant_max):
     acc = _as_int64(acc, "acc")
     if acc.dim() < 2:
         raise ValueError(f"acc must have channels on dim 1, shape (N, C, ...), got {tuple(acc.shape)}")
-    quant_min, quant_max = _as_int32_range(quant_min, quant_max)
-    m0 = _along_axis(_as_int64(m0, "m0"), axis=1, ndim=acc.dim())
-    shift = _along_axis(_as_int64(shift, "shift"), axis=1, ndim=acc.dim())
+    quant_min, quant_max = as_int32_clamp_range(quant_min, quant_max)
+    m0 = _per_channel(_as_int64(m0, "m0"), "m0", acc.shape, axis=1)
+    shift = _per_channel(_as_int64(shift, "shift"), "shift", acc.shape, axis=1)
     scaled = fixed_point_multiply(acc, m0, shift)
     return (scaled + int(out_zero_point)).clamp(quant_min, quant_max).to(
         _storage_dtype(quant_min, quant_max))
 
 
-def quantize_bias(bias, input_scale, weight_scale):
+def quantize_bias(bias: torch.Tensor, input_scale: float,
+                  weight_scale: float | torch.Tensor) -> torch.Tensor:
     """Quantize a float bias onto the accumulator's grid: ``q_b = round(b / (S_x S_w))``, Z_b = 0.
 
     The bias is added to ``acc``, whose unit is ``S_x S_w``, so it must use that scale (and zero
@@ -328,7 +335,8 @@ def quantize_bias(bias, input_scale, weight_scale):
 def _centered_weight(w_q, w_zero_point):
     """``q_w - Z_w`` as int64, with a per-tensor or per-output-channel (dim 0) zero point."""
     w = _as_int64(w_q, "w_q")
-    return w - _along_axis(_as_int64(w_zero_point, "w_zero_point"), axis=0, ndim=w.dim())
+    return w - _per_channel(_as_int64(w_zero_point, "w_zero_point"), "w_zero_point", w.shape,
+                            axis=0)
 
 
 def _add_bias(acc, bias_q):
@@ -337,12 +345,14 @@ def _add_bias(acc, bias_q):
         bias = _as_int64(bias_q, "bias_q")
         if bias.shape != (acc.shape[1],):
             raise ValueError(f"bias_q must have shape ({acc.shape[1]},), got {tuple(bias.shape)}")
-        acc = acc + _along_axis(bias, axis=1, ndim=acc.dim())
+        acc = acc + _per_channel(bias, "bias_q", acc.shape, axis=1)
     _check_fits_int32(acc, "accumulator")
     return acc
 
 
-def linear_accumulator(x_q, x_zero_point, w_q, w_zero_point, bias_q=None):
+def linear_accumulator(x_q: torch.Tensor, x_zero_point: int, w_q: torch.Tensor,
+                       w_zero_point: int | torch.Tensor,
+                       bias_q: torch.Tensor | None = None) -> torch.Tensor:
     """The int32 accumulator of a quantized Linear layer.
 
     Formula: ``acc[i, o] = sum_k (q_x[i, k] - Z_x)(q_w[o, k] - Z_w[o]) + q_b[o]``.
@@ -370,8 +380,9 @@ def _pair(value, name):
     return pair
 
 
-def conv2d_accumulator(x_q, x_zero_point, w_q, w_zero_point, bias_q=None,
-                       stride=1, padding=0, dilation=1):
+def conv2d_accumulator(x_q: torch.Tensor, x_zero_point: int, w_q: torch.Tensor,
+                       w_zero_point: int | torch.Tensor, bias_q: torch.Tensor | None = None,
+                       stride: _Pair = 1, padding: _Pair = 0, dilation: _Pair = 1) -> torch.Tensor:
     """The int32 accumulator of a quantized Conv2d layer (groups=1), by im2col and a matmul.
 
     Formula: ``acc[n, o, i, j] = sum_{c,u,v} (q_x[n, c, s i + d u - p, s j + d v - p] - Z_x)
@@ -411,8 +422,10 @@ def conv2d_accumulator(x_q, x_zero_point, w_q, w_zero_point, bias_q=None,
 # Integer layers as functions
 # --------------------------------------------------------------------------------------------
 
-def integer_linear(x_q, x_zero_point, w_q, w_zero_point, bias_q, m0, shift,
-                   out_zero_point, quant_min, quant_max):
+def integer_linear(x_q: torch.Tensor, x_zero_point: int, w_q: torch.Tensor,
+                   w_zero_point: int | torch.Tensor, bias_q: torch.Tensor | None,
+                   m0: int | torch.Tensor, shift: int | torch.Tensor, out_zero_point: int,
+                   quant_min: int, quant_max: int) -> torch.Tensor:
     """Integer-only Linear: ``q_y = clamp(Z_y + M * (sum (q_x - Z_x)(q_w - Z_w) + q_b))``.
 
     :func:`linear_accumulator` then :func:`requantize`; every input and the output are integers.
@@ -427,8 +440,11 @@ def integer_linear(x_q, x_zero_point, w_q, w_zero_point, bias_q, m0, shift,
     return requantize(acc, m0, shift, out_zero_point, quant_min, quant_max)
 
 
-def integer_conv2d(x_q, x_zero_point, w_q, w_zero_point, bias_q, m0, shift,
-                   out_zero_point, quant_min, quant_max, stride=1, padding=0, dilation=1):
+def integer_conv2d(x_q: torch.Tensor, x_zero_point: int, w_q: torch.Tensor,
+                   w_zero_point: int | torch.Tensor, bias_q: torch.Tensor | None,
+                   m0: int | torch.Tensor, shift: int | torch.Tensor, out_zero_point: int,
+                   quant_min: int, quant_max: int, stride: _Pair = 1, padding: _Pair = 0,
+                   dilation: _Pair = 1) -> torch.Tensor:
     """Integer-only Conv2d (groups=1): :func:`conv2d_accumulator` then :func:`requantize`.
 
     Formula as :func:`integer_linear`, with the sum over (input channel, kernel row, kernel
@@ -481,7 +497,7 @@ class _IntegerLayer(nn.Module):
         self.quant_min, self.quant_max = (self.zero_point if relu else 0), 255   # quint8 output
 
     @classmethod
-    def from_quantized(cls, module):
+    def from_quantized(cls, module: nn.Module) -> "_IntegerLayer":
         """Copy a PyTorch quantized module's int8 weight, float bias and output scale/zero point."""
         if not isinstance(module, cls.quantized_type):
             raise TypeError(f"module must be a {cls.quantized_type.__module__}."
@@ -497,16 +513,17 @@ class _IntegerLayer(nn.Module):
         """Extra constructor arguments read from the module (none for Linear)."""
         return {}
 
-    def requantization_multiplier(self, input_scale):
+    def requantization_multiplier(self, input_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
         """``(M0, n)`` of ``M = S_x S_w / S_y`` (per tensor or per output channel)."""
         return quantize_multiplier(float(input_scale) * self.weight_scale / self.scale)
 
-    def quantized_bias(self, input_scale):
+    def quantized_bias(self, input_scale: float) -> torch.Tensor | None:
         """``round(b / (S_x S_w))`` as int32, or None without a bias."""
         return None if self.bias is None else quantize_bias(self.bias, input_scale,
                                                             self.weight_scale)
 
-    def forward(self, x_q, input_scale, input_zero_point):
+    def forward(self, x_q: torch.Tensor, input_scale: float,
+                input_zero_point: int) -> torch.Tensor:
         """Integer output (uint8 tensor) for integer input ``x_q`` quantized with (S_x, Z_x)."""
         m0, shift = self.requantization_multiplier(input_scale)
         return self._integer_op(x_q, int(input_zero_point), self.quantized_bias(input_scale),
