@@ -17,6 +17,7 @@ database. ``CASES`` counts the generated cases actually compared; the last test 
 
 import collections
 import math
+import types
 
 import numpy as np
 import pytest
@@ -28,8 +29,13 @@ from hypothesis.internal.conjecture import providers as hypothesis_providers
 from torch.ao.quantization import observer as tobs
 from torch.nn.utils import prune
 
-from utils import integer_ops, observers, pruning, quant_error
-from utils import quantization as uq
+from utils import checks, integer_ops, observers, pruning, quant_error, quantization
+
+# Hypothesis derives each test's cases from a digest of the test's source text
+# (``derandomize=True``), and the case counts are pinned: the test bodies keep their text, and two
+# adapters map it onto today's API. ``uq._along_axis`` is ``utils.checks.along_axis``, and the
+# observers are built through ``with_symmetric`` (below).
+uq = types.SimpleNamespace(**vars(quantization), _along_axis=checks.along_axis)
 
 pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
 
@@ -362,10 +368,20 @@ def test_dequantize(data):
 
 # --------------------------------------------------------------------------- observers / qparams
 
+def with_symmetric(observer_class):
+    """``observer_class`` built from a drawn bool ``symmetric`` (PyTorch's symmetric qscheme) as
+    the utils observers take it, a :class:`utils.quantization.Scheme`."""
+    def build(*args, symmetric, **options):
+        scheme = quantization.Scheme.SYMMETRIC if symmetric else quantization.Scheme.AFFINE
+        return observer_class(*args, scheme=scheme, **options)
+    return build
+
+
 TORCH_OBSERVERS = {  # (utils class, per tensor, per channel)
-    "minmax": (observers.MinMaxObserver, tobs.MinMaxObserver, tobs.PerChannelMinMaxObserver),
-    "moving": (observers.MovingAverageMinMaxObserver, tobs.MovingAverageMinMaxObserver,
-               tobs.MovingAveragePerChannelMinMaxObserver),
+    "minmax": (with_symmetric(observers.MinMaxObserver), tobs.MinMaxObserver,
+               tobs.PerChannelMinMaxObserver),
+    "moving": (with_symmetric(observers.MovingAverageMinMaxObserver),
+               tobs.MovingAverageMinMaxObserver, tobs.MovingAveragePerChannelMinMaxObserver),
 }
 
 

@@ -16,7 +16,7 @@ from utils.observers import (
     mse_optimal_range,
     percentile_range,
 )
-from utils.quantization import dequantize, quantize
+from utils.quantization import Scheme, dequantize, quantize
 
 
 # Hundreds of ATen calls on tiny tensors: one intra-op thread keeps this file fast.
@@ -102,6 +102,10 @@ def assert_observers_agree(ours, theirs, batches):
     assert torch.equal(zero_point, torch_zero_point.to(torch.int64)), (zero_point, torch_zero_point)
 
 
+def scheme_of(symmetric):
+    return Scheme.SYMMETRIC if symmetric else Scheme.AFFINE
+
+
 def symmetric_options(our_kwargs):
     unsigned = not our_kwargs.get("signed", our_kwargs.get("quant_min", 0) < 0)
     return [False] if unsigned and our_kwargs.get("reduce_range") else [False, True]
@@ -110,7 +114,7 @@ def symmetric_options(our_kwargs):
 def check_min_max_observer_equals_torch(gen, our_kwargs, torch_kwargs, ch_axis):
     for symmetric in symmetric_options(our_kwargs):
         for name, batches in edge_batches(gen).items():
-            ours = MinMaxObserver(symmetric=symmetric, ch_axis=ch_axis, **our_kwargs)
+            ours = MinMaxObserver(scheme=scheme_of(symmetric), ch_axis=ch_axis, **our_kwargs)
             theirs = torch_min_max_observer(torch_kwargs, symmetric, ch_axis)
             assert_observers_agree(ours, theirs, batches)
 
@@ -134,7 +138,7 @@ def test_moving_average_observer_equals_torch(gen, our_kwargs, torch_kwargs, ch_
                                               averaging_constant):
     for symmetric in symmetric_options(our_kwargs):
         for name, batches in edge_batches(gen).items():
-            ours = MovingAverageMinMaxObserver(averaging_constant, symmetric=symmetric,
+            ours = MovingAverageMinMaxObserver(averaging_constant, scheme=scheme_of(symmetric),
                                                ch_axis=ch_axis, **our_kwargs)
             theirs = torch_min_max_observer(torch_kwargs, symmetric, ch_axis,
                                             moving_average=averaging_constant)
@@ -212,7 +216,8 @@ def test_percentile_observer_uses_all_batches_and_clips_outliers(gen):
 @pytest.mark.parametrize("ch_axis", [0, 1, -1])
 def test_percentile_observer_per_channel_equals_torch_quantile(gen, ch_axis):
     x = torch.randn(6, 7, 8, generator=gen)
-    observer = PercentileObserver(percentile=95.0, ch_axis=ch_axis, symmetric=True, signed=True)
+    observer = PercentileObserver(percentile=95.0, ch_axis=ch_axis, scheme=Scheme.SYMMETRIC,
+                                  signed=True)
     observer(x)
     rows = x.movedim(ch_axis, 0).reshape(x.shape[ch_axis], -1)
     min_val, max_val = observer.observed_range()
@@ -262,7 +267,7 @@ def test_mse_range_beats_min_max_on_data_with_outliers(gen):
 
 def test_mse_search_curve_shapes_and_factors(gen):
     x = torch.rand(1000, generator=gen) * 2 - 1
-    search = mse_optimal_range(x, -8, 7, num_candidates=50, symmetric=True)
+    search = mse_optimal_range(x, -8, 7, num_candidates=50, scheme=Scheme.SYMMETRIC)
     assert search.factors.shape == search.errors.shape == (50,)
     assert search.factors[0].item() == pytest.approx(1 / 50) and search.factors[-1].item() == 1.0
     assert search.errors[0] > search.errors.min()  # shrinking by 50x clips nearly everything
@@ -334,8 +339,8 @@ def test_observers_reject_bad_channels(observer_class):
     (dict(quant_min=3, quant_max=3), ValueError, "quant_min"),
     (dict(quant_min=5, quant_max=3), ValueError, "quant_min"),
     (dict(quant_min=1, quant_max=15), ValueError, "include 0"),
-    (dict(symmetric=True, reduce_range=True), ValueError, "reduce_range"),
-    (dict(symmetric=1), TypeError, "symmetric"),
+    (dict(scheme=Scheme.SYMMETRIC, reduce_range=True), ValueError, "reduce_range"),
+    (dict(scheme=True), TypeError, "scheme"),
     (dict(signed="yes"), TypeError, "signed"),
     (dict(eps=0.0), ValueError, "eps"),
 ])

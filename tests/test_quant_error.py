@@ -8,12 +8,13 @@ import torch
 from torch.ao.ns.fx.utils import compute_sqnr
 
 from utils.quant_error import max_abs_error, mse, rounding_noise_variance, sqnr_db, uniform_sqnr_db
-from utils.quantization import choose_qparams, dequantize, quant_range, quantize
+from utils.quantization import Scheme, choose_qparams, dequantize, quant_range, quantize
 
 
 def quantize_dequantize(x, bits, symmetric=False):
     quant_min, quant_max = quant_range(bits, signed=symmetric)
-    scale, zero_point = choose_qparams(x.min(), x.max(), quant_min, quant_max, symmetric=symmetric)
+    scale, zero_point = choose_qparams(x.min(), x.max(), quant_min, quant_max,
+                                       scheme=Scheme.SYMMETRIC if symmetric else Scheme.AFFINE)
     x_hat = dequantize(quantize(x, scale, zero_point, quant_min, quant_max), scale, zero_point)
     return x_hat, scale.item()
 

@@ -9,6 +9,8 @@ from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObser
 
 from utils.quantization import (
     EPS,
+    Scheme,
+    ZeroPointRule,
     choose_qparams,
     dequantize,
     fake_quantize,
@@ -81,6 +83,10 @@ def test_quant_range_reduce_range_halves_like_torch_custom_ranges():
 # --------------------------------------------------------------------------- choose_qparams
 
 
+def scheme_of(symmetric):
+    return Scheme.SYMMETRIC if symmetric else Scheme.AFFINE
+
+
 def torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype, customized=True):
     """PyTorch's ObserverBase._calculate_qparams for the given range and settings."""
     if min_val.dim() == 1:
@@ -129,7 +135,9 @@ def test_choose_qparams_equals_torch_for_every_bit_width(bits, signed, symmetric
         dtype = torch.qint32 if signed else torch.quint8
     for low, high in EDGE_RANGES.values():
         min_val, max_val = torch.tensor(low), torch.tensor(high)
-        ours = choose_qparams(min_val, max_val, quant_min, quant_max, symmetric, signed)
+        rule = ZeroPointRule.of(signed=signed, customized=not default)
+        ours = choose_qparams(min_val, max_val, quant_min, quant_max,
+                              scheme=scheme_of(symmetric), zero_point_rule=rule)
         theirs = torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype,
                                customized=not default)
         assert_same_qparams(ours, theirs)
@@ -144,7 +152,7 @@ def test_choose_qparams_equals_torch_per_channel_random(gen, dtype, symmetric):
         a[:3], b[:3] = a[:3].abs(), b[:3].abs()  # some all-positive channels
         a[3], b[3] = 0.0, 0.0  # an all-zero channel
         min_val, max_val = torch.minimum(a, b), torch.maximum(a, b)
-        ours = choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=symmetric)
+        ours = choose_qparams(min_val, max_val, quant_min, quant_max, scheme=scheme_of(symmetric))
         theirs = torch_qparams(min_val, max_val, quant_min, quant_max, symmetric, dtype,
                                customized=False)
         assert_same_qparams(ours, theirs)
@@ -160,7 +168,7 @@ def test_choose_qparams_widens_the_range_to_include_zero():
 def test_choose_qparams_floors_the_scale_at_eps():
     scale, zero_point = choose_qparams(0.0, 0.0, 0, 255)
     assert scale.item() == EPS and zero_point.item() == 0
-    scale, _ = choose_qparams(0.0, 0.0, -128, 127, symmetric=True, eps=1e-3)
+    scale, _ = choose_qparams(0.0, 0.0, -128, 127, scheme=Scheme.SYMMETRIC, eps=1e-3)
     assert scale.item() == pytest.approx(1e-3)
 
 
@@ -169,14 +177,17 @@ def test_symmetric_zero_point_follows_torch_rule():
     assert symmetric_zero_point(0, 255) == 128  # quint8 default range
     assert symmetric_zero_point(0, 65535) == 2**15  # uint16 default range
     assert symmetric_zero_point(0, 15) == 7  # customized: rounded-down midpoint
-    assert symmetric_zero_point(0, 255, customized_range=True) == 127  # 0..255 passed explicitly
-    assert symmetric_zero_point(0, 15, signed=True) == 0  # qint8 dtype with a 0..15 range
-    assert choose_qparams(-1.0, 1.0, 0, 255, symmetric=True)[1].item() == 128
+    customized = ZeroPointRule.of(signed=False, customized=True)
+    assert symmetric_zero_point(0, 255, rule=customized) == 127  # 0..255 passed explicitly
+    qint8_rule = ZeroPointRule.of(signed=True, customized=True)
+    assert symmetric_zero_point(0, 15, rule=qint8_rule) == 0  # qint8 dtype with a 0..15 range
+    assert choose_qparams(-1.0, 1.0, 0, 255, scheme=Scheme.SYMMETRIC)[1].item() == 128
 
 
 def test_choose_qparams_symmetric_customized_0_255_equals_torch():
     min_val, max_val = torch.tensor(-0.3), torch.tensor(0.9)
-    ours = choose_qparams(min_val, max_val, 0, 255, symmetric=True, customized_range=True)
+    ours = choose_qparams(min_val, max_val, 0, 255, scheme=Scheme.SYMMETRIC,
+                          zero_point_rule=ZeroPointRule.LOWER_MIDPOINT)
     theirs = torch_qparams(min_val, max_val, 0, 255, True, torch.quint8, customized=True)
     assert_same_qparams(ours, theirs)
 
@@ -435,10 +446,12 @@ def test_quant_range_arguments_are_checked(quant_min, quant_max, error):
 def test_choose_qparams_rejects_bad_eps_and_flags():
     with pytest.raises(ValueError, match="eps"):
         choose_qparams(0.0, 1.0, 0, 255, eps=0.0)
-    with pytest.raises(TypeError, match="symmetric"):
-        choose_qparams(0.0, 1.0, 0, 255, symmetric=None)
+    with pytest.raises(TypeError, match="scheme"):
+        choose_qparams(0.0, 1.0, 0, 255, scheme=None)
     with pytest.raises(TypeError, match="signed"):
-        choose_qparams(0.0, 1.0, 0, 255, signed="no")
+        ZeroPointRule.of(signed="no", customized=False)
+    with pytest.raises(TypeError, match="zero_point_rule"):
+        choose_qparams(0.0, 1.0, 0, 255, zero_point_rule=False)
 
 
 @pytest.mark.parametrize("function", [quantize, fake_quantize])
@@ -579,11 +592,11 @@ def test_dequantize_of_a_quantized_tensor_says_what_to_pass():
 
 def test_tensor_eps_and_unchecked_customized_range_raise_clear_type_errors():
     """Unclear errors 3 and 4: a tensor eps ("Boolean value of Tensor is ambiguous") and a
-    customized_range that was not checked when symmetric=False."""
+    zero_point_rule (once customized_range) that was not checked with the affine scheme."""
     with pytest.raises(TypeError, match="eps must be a positive float .*not a tensor.*Tensor"):
         choose_qparams(-1.0, 1.0, 0, 255, eps=torch.tensor([1e-5, 1e-5]))
-    with pytest.raises(TypeError, match="customized_range must be a bool or None, got str"):
-        choose_qparams(-1.0, 1.0, 0, 255, symmetric=False, customized_range="yes")
+    with pytest.raises(TypeError, match="zero_point_rule must be a ZeroPointRule or None, got str"):
+        choose_qparams(-1.0, 1.0, 0, 255, scheme=Scheme.AFFINE, zero_point_rule="yes")
 
 
 def test_documented_per_channel_fake_quantize_differences_are_pinned():

@@ -18,10 +18,12 @@ The choice is a trade-off between two errors: a wide range never clips but has a
 clips the values outside it. Min-max never clips; percentile and MSE clip a few outliers to make
 the step finer for everything else.
 
-All observers take the integer range as ``bits`` (default 8, with ``signed`` and ``reduce_range``)
-or as explicit ``quant_min``/``quant_max``, plus ``symmetric`` and, for per-channel
-observation, ``ch_axis``. The min-max observers match PyTorch's ``MinMaxObserver``,
-``PerChannelMinMaxObserver``, ``MovingAverageMinMaxObserver`` and
+All observers take the same keyword-only options (:class:`ObserverBase`): the integer range as
+``bits`` (default 8, with ``signed`` and ``reduce_range``) or as explicit
+``quant_min``/``quant_max``, the ``scheme`` (:class:`utils.quantization.Scheme`), ``eps`` and, for
+per-channel observation, ``ch_axis``. Each observer adds only its own parameter
+(``averaging_constant``, ``percentile``, ``num_candidates``). The min-max observers match
+PyTorch's ``MinMaxObserver``, ``PerChannelMinMaxObserver``, ``MovingAverageMinMaxObserver`` and
 ``MovingAveragePerChannelMinMaxObserver`` bit for bit (one deliberate exception: PyTorch's int32
 overflow of 32-bit zero points, see :func:`utils.quantization.choose_qparams`).
 """
@@ -32,15 +34,21 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from .checks import (
+    as_eps,
+    as_int,
+    as_quant_range,
+    check_bool,
+    check_instance,
+    check_number_in,
+    normalize_axis,
+    observed_tensor,
+)
 from .quant_error import mse
 from .quantization import (
     EPS,
-    _as_eps,
-    _as_int,
-    _as_quant_range,
-    _check_bool,
-    _normalize_axis,
-    _observed_tensor,
+    Scheme,
+    ZeroPointRule,
     choose_qparams,
     dequantize,
     quant_range,
@@ -48,6 +56,7 @@ from .quantization import (
 )
 
 __all__ = [
+    "ObserverBase",
     "MinMaxObserver",
     "MovingAverageMinMaxObserver",
     "PercentileObserver",
@@ -62,31 +71,34 @@ __all__ = [
 
 
 def _resolve_quant_range(bits, signed, reduce_range, quant_min, quant_max):
-    """An observer's ``(quant_min, quant_max, signed, customized_range)``.
+    """An observer's ``(quant_min, quant_max, signed, zero_point_rule)``.
 
-    Either from ``bits`` (default 8) via :func:`quant_range`, or from explicit
-    ``quant_min``/``quant_max`` (which must contain 0, as PyTorch requires; ``reduce_range``
-    halves them like PyTorch). ``customized_range`` is PyTorch's ``has_customized_qrange``
-    (``None``: let :func:`symmetric_zero_point` infer it from the range).
+    Either from ``bits`` (default 8) via :func:`quant_range` (``signed`` default False), or from
+    explicit ``quant_min``/``quant_max`` (which must contain 0, as PyTorch requires;
+    ``reduce_range`` halves them like PyTorch; ``signed`` default ``quant_min < 0``). The
+    symmetric zero point follows PyTorch: a range from ``bits`` is inferred from the range
+    (:meth:`ZeroPointRule.infer`: 128 on 0..255), an explicit one is customized
+    (``has_customized_qrange``: 127 on an explicit 0..255).
     """
-    _check_bool(signed, "signed", allow_none=True)
-    _check_bool(reduce_range, "reduce_range")
+    check_bool(signed, "signed", allow_none=True)
+    check_bool(reduce_range, "reduce_range")
     if quant_min is None and quant_max is None:
         signed = bool(signed)
         quant_min, quant_max = quant_range(8 if bits is None else bits, signed, reduce_range)
-        return quant_min, quant_max, signed, None
+        rule = ZeroPointRule.ZERO if signed else ZeroPointRule.infer(quant_min, quant_max)
+        return quant_min, quant_max, signed, rule
     if bits is not None:
         raise ValueError("give either bits or quant_min/quant_max, not both")
     if quant_min is None or quant_max is None:
         raise ValueError("quant_min and quant_max must be given together")
-    quant_min, quant_max = _as_quant_range(quant_min, quant_max)
+    quant_min, quant_max = as_quant_range(quant_min, quant_max)
     if not quant_min <= 0 <= quant_max:
         raise ValueError(f"[quant_min, quant_max] must include 0, got [{quant_min}, {quant_max}]")
     if signed is None:
         signed = quant_min < 0
     if reduce_range:
         quant_min, quant_max = quant_min // 2, quant_max // 2
-    return quant_min, quant_max, signed, True
+    return quant_min, quant_max, signed, ZeroPointRule.of(signed=signed, customized=True)
 
 
 def _channel_rows(x, ch_axis):
@@ -95,10 +107,10 @@ def _channel_rows(x, ch_axis):
     ``(C, N)`` with ``C = x.shape[ch_axis]``, or ``(1, x.numel())`` per tensor (``ch_axis``
     None): per-tensor observation is per-channel observation of a single channel.
     """
-    x = _observed_tensor(x)
+    x = observed_tensor(x)
     if ch_axis is None:
         return x.reshape(1, -1)
-    axis = _normalize_axis(ch_axis, x.dim(), "ch_axis")
+    axis = normalize_axis(ch_axis, "ch_axis", x.dim())
     return x.movedim(axis, 0).reshape(x.shape[axis], -1)
 
 
@@ -124,23 +136,8 @@ def _row_quantiles(rows, q):
     return torch.lerp(sorted_rows[:, below], sorted_rows[:, above], weight)
 
 
-def _check_number_in(value, name, low, high):
-    """Raise unless ``value`` is a real number with ``low < value <= high``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not low < value <= high:
-        raise ValueError(f"{name} must be in ({low}, {high}], got {value}")
-
-
-def _as_num_candidates(num_candidates):
-    """``num_candidates`` as a Python int >= 1, else raise."""
-    num_candidates = _as_int(num_candidates, "num_candidates")
-    if num_candidates < 1:
-        raise ValueError(f"num_candidates must be >= 1, got {num_candidates}")
-    return num_candidates
-
-
-def percentile_range(x, percentile=99.99):
+def percentile_range(x: torch.Tensor,
+                     percentile: float = 99.99) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The range between the :math:`(100-p)`-th and the :math:`p`-th percentile of ``x``.
 
     .. math::
@@ -163,7 +160,7 @@ def percentile_range(x, percentile=99.99):
     p/100)`` (equal results), ``numpy.percentile(x, [100 - p, p])`` (equal up to float32
     rounding). No observer counterpart in ``torch.ao.quantization``.
     """
-    _check_number_in(percentile, "percentile", 50, 100)
+    check_number_in(percentile, "percentile", 50, 100)
     rows = _channel_rows(x, ch_axis=None)
     return _row_quantiles(rows, 1 - percentile / 100)[0], _row_quantiles(rows, percentile / 100)[0]
 
@@ -187,8 +184,10 @@ def _fake_quantization_mse(x, min_val, max_val, quant_min, quant_max, **qparams_
     return mse(x, x_hat)
 
 
-def mse_optimal_range(x, quant_min, quant_max, num_candidates=100, *, symmetric=False, signed=None,
-                      eps=EPS, customized_range=None):
+def mse_optimal_range(x: torch.Tensor, quant_min: int, quant_max: int, num_candidates: int = 100,
+                      *, scheme: Scheme = Scheme.AFFINE,
+                      zero_point_rule: ZeroPointRule | None = None,
+                      eps: float = EPS) -> RangeSearch:
     r"""Search the clipping range that minimizes the mean squared quantization error.
 
     The candidates shrink the min-max range :math:`[m, M]` of ``x`` by factors
@@ -200,7 +199,7 @@ def mse_optimal_range(x, quant_min, quant_max, num_candidates=100, *, symmetric=
         \qquad \hat x(\alpha) = \mathrm{dequantize}(\mathrm{quantize}(x;\ s, z)),\quad
         (s, z) = \mathrm{choose\_qparams}(\alpha m,\ \alpha M)
 
-    (with ``symmetric=True`` this shrinks :math:`\max|x|`). Small :math:`\alpha` clips much
+    (with ``scheme=Scheme.SYMMETRIC`` this shrinks :math:`\max|x|`). Small :math:`\alpha` clips much
     (clipping error grows); :math:`\alpha = 1` clips nothing but has the coarsest step (rounding
     error :math:`\approx s^2/12`). With outliers the optimum is well below 1. Ties go to the
     smallest factor.
@@ -209,7 +208,7 @@ def mse_optimal_range(x, quant_min, quant_max, num_candidates=100, *, symmetric=
         x: non-empty, finite floating-point tensor of any shape (flattened).
         quant_min, quant_max: integer range.
         num_candidates: :math:`K \ge 1`.
-        symmetric, signed, eps, customized_range: passed to :func:`choose_qparams`.
+        scheme, zero_point_rule, eps: keyword-only, passed to :func:`choose_qparams`.
 
     Returns:
         :class:`RangeSearch` ``(min_val, max_val, factors, errors)``: the best range
@@ -218,9 +217,9 @@ def mse_optimal_range(x, quant_min, quant_max, num_candidates=100, *, symmetric=
     PyTorch: no direct counterpart (``HistogramObserver`` minimizes a similar L2 error over
     histogram bins).
     """
-    x = _observed_tensor(x).reshape(-1)
-    num_candidates = _as_num_candidates(num_candidates)
-    options = dict(symmetric=symmetric, signed=signed, eps=eps, customized_range=customized_range)
+    x = observed_tensor(x).reshape(-1)
+    num_candidates = as_int(num_candidates, "num_candidates", minimum=1)
+    options = dict(scheme=scheme, zero_point_rule=zero_point_rule, eps=eps)
     low, high = torch.aminmax(x)
     factors = torch.arange(1, num_candidates + 1, dtype=torch.float64) / num_candidates
     errors = torch.tensor(
@@ -233,28 +232,45 @@ def mse_optimal_range(x, quant_min, quant_max, num_candidates=100, *, symmetric=
 # --------------------------------------------------------------------------- observers
 
 
-class _RangeObserver(nn.Module):
-    """Shared parts of the observers (not public): integer range, ``forward`` and
-    ``calculate_qparams``. A subclass records rows of values (``_record``), says how many
-    channels it has seen (``_recorded_channels``, None before any data) and turns what it recorded
-    into a range (``_range``)."""
+class ObserverBase(nn.Module):
+    """What every observer shares: the keyword-only options, ``forward`` and
+    ``calculate_qparams``.
 
-    def __init__(self, bits=None, signed=None, symmetric=False, reduce_range=False, quant_min=None,
-                 quant_max=None, ch_axis=None, eps=EPS):
+    Args (keyword-only):
+        bits: 2..16 (default 8) -- or give ``quant_min`` and ``quant_max`` instead.
+        signed: signed integers (default: ``quant_min < 0`` for an explicit range, else False).
+        scheme: :attr:`Scheme.AFFINE` (default) or :attr:`Scheme.SYMMETRIC` qparams.
+        reduce_range: one bit less, as PyTorch's x86 defaults (not with symmetric unsigned).
+        quant_min, quant_max: explicit integer range containing 0 (PyTorch's customized range).
+        ch_axis: ``None`` per tensor, else the channel dimension (0 for conv/linear weights).
+        eps: smallest scale.
+
+    Attributes ``quant_min``, ``quant_max``, ``signed``, ``scheme``, ``zero_point_rule`` (the
+    :class:`ZeroPointRule` of the symmetric zero point), ``reduce_range``, ``ch_axis``, ``eps``.
+
+    A subclass adds only its own parameter, records rows of values (``_record``), says how many
+    channels it has seen (``_recorded_channels``, None before any data) and turns what it
+    recorded into a range (``_range``). Not an observer itself (it records nothing).
+    """
+
+    def __init__(self, *, bits: int | None = None, signed: bool | None = None,
+                 scheme: Scheme = Scheme.AFFINE, reduce_range: bool = False,
+                 quant_min: int | None = None, quant_max: int | None = None,
+                 ch_axis: int | None = None, eps: float = EPS) -> None:
         super().__init__()
-        _check_bool(symmetric, "symmetric")
-        self.quant_min, self.quant_max, self.signed, self.customized_range = _resolve_quant_range(
+        check_instance(scheme, "scheme", Scheme)
+        self.quant_min, self.quant_max, self.signed, self.zero_point_rule = _resolve_quant_range(
             bits, signed, reduce_range, quant_min, quant_max)
-        if symmetric and reduce_range and not self.signed:
+        if scheme is Scheme.SYMMETRIC and reduce_range and not self.signed:
             raise ValueError("reduce_range is not supported for symmetric unsigned quantization "
                              "(PyTorch's observers refuse it for quint8 too)")
         if ch_axis is not None:
-            ch_axis = _as_int(ch_axis, "ch_axis")
-        _as_eps(eps)
-        self.symmetric, self.reduce_range = symmetric, reduce_range
+            ch_axis = as_int(ch_axis, "ch_axis")
+        as_eps(eps)
+        self.scheme, self.reduce_range = scheme, reduce_range
         self.ch_axis, self.eps = ch_axis, eps
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Record the statistics of ``x`` (detached) and return ``x`` unchanged."""
         rows = _channel_rows(x, self.ch_axis)
         seen = self._recorded_channels()
@@ -264,7 +280,7 @@ class _RangeObserver(nn.Module):
         self._record(rows)
         return x
 
-    def observed_range(self):
+    def observed_range(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The range the qparams are chosen from: ``(min_val, max_val)``, float32 of shape
         ``(C,)`` (``(1,)`` per tensor)."""
         self._require_observations()
@@ -276,19 +292,19 @@ class _RangeObserver(nn.Module):
             raise RuntimeError(f"{type(self).__name__} has not observed any data yet: "
                                f"call it on a tensor first")
 
-    def calculate_qparams(self):
+    def calculate_qparams(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(scale, zero_point)`` for the observed range: float32 and int64 tensors of shape
         ``(C,)``, or ``(1,)`` per tensor, from :func:`utils.quantization.choose_qparams`."""
         min_val, max_val = self.observed_range()
-        return choose_qparams(min_val, max_val, self.quant_min, self.quant_max, self.symmetric,
-                              self.signed, self.eps, customized_range=self.customized_range)
+        return choose_qparams(min_val, max_val, self.quant_min, self.quant_max, scheme=self.scheme,
+                              zero_point_rule=self.zero_point_rule, eps=self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"quant_min={self.quant_min}, quant_max={self.quant_max}, "
-                f"symmetric={self.symmetric}, signed={self.signed}, ch_axis={self.ch_axis}")
+                f"scheme={self.scheme.name}, signed={self.signed}, ch_axis={self.ch_axis}")
 
 
-class MinMaxObserver(_RangeObserver):
+class MinMaxObserver(ObserverBase):
     r"""Running minimum and maximum of everything observed.
 
     .. math::
@@ -301,13 +317,8 @@ class MinMaxObserver(_RangeObserver):
     range never clips an observed value, so one outlier widens the step for all values.
 
     Args:
-        bits: 2..16 (default 8) -- or give ``quant_min`` and ``quant_max`` instead.
-        signed: signed integers (default: ``quant_min < 0`` for an explicit range, else False).
-        symmetric: symmetric instead of affine qparams.
-        reduce_range: one bit less, as PyTorch's x86 defaults (not with symmetric unsigned).
-        quant_min, quant_max: explicit integer range containing 0 (PyTorch's customized range).
-        ch_axis: ``None`` per tensor, else the channel dimension (0 for conv/linear weights).
-        eps: smallest scale.
+        options: keyword-only, see :class:`ObserverBase` (``bits``, ``signed``, ``scheme``,
+            ``reduce_range``, ``quant_min``, ``quant_max``, ``ch_axis``, ``eps``).
 
     Buffers ``min_val``/``max_val`` start at :math:`+\infty/-\infty` and have shape ``(C,)``
     (``(1,)`` per tensor) once data is seen.
@@ -321,9 +332,8 @@ class MinMaxObserver(_RangeObserver):
     here each entry is a channel, which is PyTorch's answer for the same values shaped ``(C, 1)``.
     """
 
-    def __init__(self, bits=None, signed=None, symmetric=False, reduce_range=False, quant_min=None,
-                 quant_max=None, ch_axis=None, eps=EPS):
-        super().__init__(bits, signed, symmetric, reduce_range, quant_min, quant_max, ch_axis, eps)
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
         self.register_buffer("min_val", torch.tensor(float("inf")))
         self.register_buffer("max_val", torch.tensor(float("-inf")))
 
@@ -341,7 +351,7 @@ class MinMaxObserver(_RangeObserver):
     def _range(self):
         return self.min_val, self.max_val
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget everything observed."""
         self.min_val, self.max_val = torch.tensor(float("inf")), torch.tensor(float("-inf"))
 
@@ -363,17 +373,15 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
 
     Args:
         averaging_constant: :math:`c`, in (0, 1]; 1 keeps only the last batch.
-        bits, signed, symmetric, reduce_range, quant_min, quant_max, ch_axis, eps: as in
-            :class:`MinMaxObserver`.
+        options: keyword-only, as in :class:`ObserverBase`.
 
     PyTorch: ``torch.ao.quantization.MovingAverageMinMaxObserver`` (and
     ``MovingAveragePerChannelMinMaxObserver`` with ``ch_axis``); equal qparams.
     """
 
-    def __init__(self, averaging_constant=0.01, bits=None, signed=None, symmetric=False,
-                 reduce_range=False, quant_min=None, quant_max=None, ch_axis=None, eps=EPS):
-        super().__init__(bits, signed, symmetric, reduce_range, quant_min, quant_max, ch_axis, eps)
-        _check_number_in(averaging_constant, "averaging_constant", 0, 1)
+    def __init__(self, averaging_constant: float = 0.01, **options) -> None:
+        super().__init__(**options)
+        check_number_in(averaging_constant, "averaging_constant", 0, 1)
         self.averaging_constant = averaging_constant
 
     def _running_range(self, batch_min, batch_max):
@@ -384,13 +392,12 @@ class MovingAverageMinMaxObserver(MinMaxObserver):
                 self.max_val + c * (batch_max - self.max_val))
 
 
-class _ValueRecordingObserver(_RangeObserver):
+class _ValueRecordingObserver(ObserverBase):
     """Base of the observers that keep every observed value (they need the whole distribution,
     not just its extremes). Memory grows with the calibration set: 4 bytes per value."""
 
-    def __init__(self, bits=None, signed=None, symmetric=False, reduce_range=False, quant_min=None,
-                 quant_max=None, ch_axis=None, eps=EPS):
-        super().__init__(bits, signed, symmetric, reduce_range, quant_min, quant_max, ch_axis, eps)
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
         self._rows = []
 
     def _recorded_channels(self):
@@ -399,12 +406,12 @@ class _ValueRecordingObserver(_RangeObserver):
     def _record(self, rows):
         self._rows.append(rows.clone())
 
-    def observed_values(self):
+    def observed_values(self) -> torch.Tensor:
         """All values observed so far, float32 of shape ``(C, N)`` (``(1, N)`` per tensor)."""
         self._require_observations()
         return torch.cat(self._rows, dim=1)
 
-    def reset(self):
+    def reset(self) -> None:
         """Forget everything observed."""
         self._rows = []
 
@@ -424,17 +431,15 @@ class PercentileObserver(_ValueRecordingObserver):
 
     Args:
         percentile: :math:`p` in (50, 100]; 100 is the min-max range.
-        bits, signed, symmetric, reduce_range, quant_min, quant_max, ch_axis, eps: as in
-            :class:`MinMaxObserver`.
+        options: keyword-only, as in :class:`ObserverBase`.
 
     PyTorch: no observer counterpart; the range equals ``torch.quantile`` at ``1 - p/100`` and
     ``p/100``.
     """
 
-    def __init__(self, percentile=99.99, bits=None, signed=None, symmetric=False,
-                 reduce_range=False, quant_min=None, quant_max=None, ch_axis=None, eps=EPS):
-        super().__init__(bits, signed, symmetric, reduce_range, quant_min, quant_max, ch_axis, eps)
-        _check_number_in(percentile, "percentile", 50, 100)
+    def __init__(self, percentile: float = 99.99, **options) -> None:
+        super().__init__(**options)
+        check_number_in(percentile, "percentile", 50, 100)
         self.percentile = percentile
 
     def _range(self):
@@ -454,22 +459,20 @@ class MSEObserver(_ValueRecordingObserver):
 
     Args:
         num_candidates: :math:`K`, the number of shrink factors tried.
-        bits, signed, symmetric, reduce_range, quant_min, quant_max, ch_axis, eps: as in
-            :class:`MinMaxObserver`.
+        options: keyword-only, as in :class:`ObserverBase`.
 
     PyTorch: no direct counterpart (``HistogramObserver`` is the closest).
     """
 
-    def __init__(self, num_candidates=100, bits=None, signed=None, symmetric=False,
-                 reduce_range=False, quant_min=None, quant_max=None, ch_axis=None, eps=EPS):
-        super().__init__(bits, signed, symmetric, reduce_range, quant_min, quant_max, ch_axis, eps)
-        num_candidates = _as_num_candidates(num_candidates)
+    def __init__(self, num_candidates: int = 100, **options) -> None:
+        super().__init__(**options)
+        num_candidates = as_int(num_candidates, "num_candidates", minimum=1)
         self.num_candidates = num_candidates
 
     def _range(self):
         searches = [mse_optimal_range(row, self.quant_min, self.quant_max, self.num_candidates,
-                                      symmetric=self.symmetric, signed=self.signed, eps=self.eps,
-                                      customized_range=self.customized_range)
+                                      scheme=self.scheme, zero_point_rule=self.zero_point_rule,
+                                      eps=self.eps)
                     for row in self.observed_values()]
         return (torch.stack([search.min_val for search in searches]),
                 torch.stack([search.max_val for search in searches]))

@@ -42,13 +42,33 @@ for 32-bit ranges (``torch.qint32``) ATen's float32 ``zero_point + ...`` rounds 
 bits, and this module does the same.
 """
 
-import numbers
+import enum
 
 import torch
+
+from .checks import (
+    MIN_SCALE,
+    along_axis,
+    as_bits,
+    as_eps,
+    as_quant_range,
+    as_scale,
+    as_tensor,
+    as_zero_point,
+    check_bool,
+    check_finite,
+    check_float_tensor,
+    check_instance,
+    check_not_empty,
+    check_zero_point_in_range,
+    is_integer_dtype,
+)
 
 __all__ = [
     "EPS",
     "MIN_SCALE",
+    "Scheme",
+    "ZeroPointRule",
     "quant_range",
     "symmetric_zero_point",
     "choose_qparams",
@@ -63,201 +83,118 @@ __all__ = [
 #: :math:`1/s` finite when the observed range is a single point such as all zeros.
 EPS = torch.finfo(torch.float32).eps
 
-#: Smallest scale accepted anywhere (float32 ``2.938737e-39``): ATen multiplies by the float32
-#: reciprocal ``1.0f / scale``, which overflows to inf below it (then ``0 * inf`` is NaN and
-#: PyTorch's results are garbage: ``quantize_per_tensor(0.0, 1e-40, ...)`` gives ``quant_max``).
-MIN_SCALE = 2.938737278354183e-39
+# MIN_SCALE (the smallest scale accepted anywhere, float32 2.938737e-39) is defined with the scale
+# checks in utils/checks.py and exported from here too.
 
 #: Unsigned ranges that PyTorch treats as a dtype's *default* range (quint8, uint16); see
-#: :func:`symmetric_zero_point`.
+#: :meth:`ZeroPointRule.infer`.
 _DEFAULT_UNSIGNED_RANGES = ((0, 2**8 - 1), (0, 2**16 - 1))
 
 
-# --------------------------------------------------------------------------- argument checks
+# --------------------------------------------------------------------------- schemes
 
 
-def _as_int(value, name):
-    """``value`` as a Python int: Python and NumPy integers are accepted (NumPy's are converted,
-    so ``quant_max - quant_min`` cannot overflow in int8); bools and tensors raise TypeError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    return int(value)
+class Scheme(enum.Enum):
+    r"""How :func:`choose_qparams` maps a range onto the integers (PyTorch's ``qscheme``, torchao's
+    ``MappingType``).
+
+    ``AFFINE``: :math:`[x_{min}, x_{max}]` onto :math:`[q_{min}, q_{max}]`, the zero point
+    wherever 0.0 lands (``torch.per_tensor_affine``/``per_channel_affine``).
+    ``SYMMETRIC``: :math:`[-\max|x|, \max|x|]`, the zero point fixed by a :class:`ZeroPointRule`
+    (``torch.per_tensor_symmetric``/``per_channel_symmetric``).
+    """
+
+    AFFINE = "affine"
+    SYMMETRIC = "symmetric"
 
 
-def _check_bool(value, name, allow_none=False):
-    """Raise TypeError unless ``value`` is a bool (or None when ``allow_none``)."""
-    if value is None and allow_none:
-        return
-    if not isinstance(value, bool):
-        allowed = "a bool or None" if allow_none else "a bool"
-        raise TypeError(f"{name} must be {allowed}, got {type(value).__name__}")
+class ZeroPointRule(enum.Enum):
+    r"""The zero point of *symmetric* quantization: where 0.0 sits on the integer grid.
+
+    .. math::
+
+        z = \begin{cases}
+            0 & \texttt{ZERO}\text{: signed integers} \\
+            \lceil (q_{min} + q_{max}) / 2 \rceil \;(128 \text{ for } 0..255)
+              & \texttt{UPPER\_MIDPOINT}\text{: unsigned, the dtype's default range} \\
+            \lfloor (q_{min} + q_{max}) / 2 \rfloor
+              & \texttt{LOWER\_MIDPOINT}\text{: unsigned, a customized range}
+        \end{cases}
+
+    This is PyTorch's rule (``ObserverBase._calculate_qparams``): for ``quint8`` it uses 128 when
+    the observer runs on the dtype's default 0..255 range and the rounded-down midpoint when the
+    user passed ``quant_min``/``quant_max`` (``has_customized_qrange``) -- so an explicitly passed
+    0..255 gives 127. ``uint16``'s default 0..65535 gives :math:`2^{15}`.
+
+    Build one with :meth:`of` (from the integer type) or :meth:`infer` (from the range alone);
+    :meth:`zero_point` applies it.
+    """
+
+    ZERO = "zero"
+    UPPER_MIDPOINT = "upper_midpoint"
+    LOWER_MIDPOINT = "lower_midpoint"
+
+    @classmethod
+    def of(cls, *, signed: bool, customized: bool) -> "ZeroPointRule":
+        """The rule for a ``signed`` or unsigned integer type on its default range or a
+        ``customized`` one (PyTorch's ``has_customized_qrange``)."""
+        check_bool(signed, "signed")
+        check_bool(customized, "customized")
+        if signed:
+            return cls.ZERO
+        return cls.LOWER_MIDPOINT if customized else cls.UPPER_MIDPOINT
+
+    @classmethod
+    def infer(cls, quant_min: int, quant_max: int) -> "ZeroPointRule":
+        """The rule guessed from the range: signed when ``quant_min < 0``; unsigned 0..255 and
+        0..65535 count as the default ranges of quint8 and uint16, every other range as
+        customized."""
+        quant_min, quant_max = as_quant_range(quant_min, quant_max)
+        return cls.of(signed=quant_min < 0,
+                      customized=(quant_min, quant_max) not in _DEFAULT_UNSIGNED_RANGES)
+
+    def zero_point(self, quant_min: int, quant_max: int) -> int:
+        """The zero point this rule gives on ``[quant_min, quant_max]``, a Python int."""
+        quant_min, quant_max = as_quant_range(quant_min, quant_max)
+        if self is ZeroPointRule.ZERO:
+            return 0
+        if self is ZeroPointRule.LOWER_MIDPOINT:
+            return (quant_min + quant_max) // 2
+        return (quant_min + quant_max + 1) // 2
 
 
-def _as_bits(bits):
-    """``bits`` as a Python int in 2..16, else TypeError/ValueError."""
-    bits = _as_int(bits, "bits")
-    if not 2 <= bits <= 16:
-        raise ValueError(f"bits must be in 2..16, got {bits}")
-    return bits
+def _as_zero_point_rule(rule, quant_min, quant_max):
+    """``rule`` (a :class:`ZeroPointRule`, or None for :meth:`ZeroPointRule.infer`) as a rule."""
+    check_instance(rule, "zero_point_rule", ZeroPointRule, allow_none=True)
+    return ZeroPointRule.infer(quant_min, quant_max) if rule is None else rule
 
 
-def _as_quant_range(quant_min, quant_max):
-    """``(quant_min, quant_max)`` as Python ints with ``quant_min < quant_max``, else raise."""
-    quant_min, quant_max = _as_int(quant_min, "quant_min"), _as_int(quant_max, "quant_max")
-    if quant_min >= quant_max:
-        raise ValueError(
-            f"quant_min must be < quant_max, got quant_min={quant_min}, quant_max={quant_max}")
-    return quant_min, quant_max
-
-
-def _check_float_tensor(x, name):
-    """Raise TypeError unless ``x`` is a floating-point tensor."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-
-
-def _check_finite(x, name):
-    """Raise ValueError if ``x`` holds a NaN or an infinity, or (float64) a value that becomes
-    infinite in float32."""
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError(f"{name} must not contain NaN or inf")
-    if not bool(torch.isfinite(x.to(torch.float32)).all()):
-        raise ValueError(f"{name} must lie within float32's range (|value| <= 3.4028e38): the "
-                         f"values are computed in float32, got |value| up to "
-                         f"{float(x.abs().max()):.4g}")
-
-
-def _check_not_empty(x, name):
-    """Raise ValueError if ``x`` has no elements."""
-    if x.numel() == 0:
-        raise ValueError(f"{name} must not be empty")
-
-
-def _observed_tensor(x, name="x"):
-    """Validate values that are *observed* (their range is measured): a non-empty, finite
-    floating-point tensor whose values are finite in float32. Returns them detached, as
-    float32."""
-    _check_float_tensor(x, name)
-    _check_not_empty(x, name)
-    _check_finite(x, name)
-    return x.detach().to(torch.float32)
-
-
-def _normalize_axis(axis, ndim, name="axis"):
-    """``axis`` in ``-ndim..ndim-1`` as a non-negative index, else ValueError."""
-    axis = _as_int(axis, name)
-    if ndim == 0:
-        raise ValueError(f"{name} must be None for a 0-d tensor (it has no dimensions), got {axis}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"{name} must be in {-ndim}..{ndim - 1} for a {ndim}-d tensor, got {axis}")
-    return axis % ndim
-
-
-_QUANTIZED_DTYPES = (torch.quint8, torch.qint8, torch.qint32, torch.quint4x2, torch.quint2x4)
-
-
-def _is_integer_dtype(dtype):
-    """True for the integer dtypes (not bool, floating, complex or quantized)."""
-    return not (dtype.is_floating_point or dtype.is_complex or dtype == torch.bool
-                or dtype in _QUANTIZED_DTYPES)
-
-
-def _as_tensor(value, name, dtype, kind):
-    """A Python number or a tensor of the right ``kind`` ("float" or "int") as a ``dtype``
-    tensor."""
-    wanted = "a floating-point" if kind == "float" else "an integer"
-    if isinstance(value, torch.Tensor):
-        if not (value.is_floating_point() if kind == "float" else _is_integer_dtype(value.dtype)):
-            raise TypeError(
-                f"{name} must be {wanted} number or tensor, got a tensor of dtype {value.dtype}")
-        return value.detach().to(dtype)
-    number_type = numbers.Real if kind == "float" else numbers.Integral
-    if isinstance(value, bool) or not isinstance(value, number_type):
-        raise TypeError(f"{name} must be {wanted} number or tensor, got {type(value).__name__}")
-    return torch.tensor(value, dtype=dtype)
-
-
-def _check_scale_values(scale, name):
-    """Raise ValueError unless every float32 entry is finite and >= :data:`MIN_SCALE`."""
-    ok = torch.isfinite(scale) & (scale >= MIN_SCALE)
-    if not bool(ok.all()):
-        bad = float(scale.reshape(-1)[~ok.reshape(-1)][0])
-        raise ValueError(f"{name} must be a positive finite float >= {MIN_SCALE:.7g} (below it "
-                         f"the float32 reciprocal 1/{name} overflows), got {bad:.7g} (after "
-                         f"rounding to float32)")
-
-
-def _as_scale(scale):
-    """``scale`` as float32 (ATen rounds scales to float32); every entry finite and at least
-    :data:`MIN_SCALE`."""
-    scale = _as_tensor(scale, "scale", torch.float32, kind="float")
-    _check_scale_values(scale, "scale")
-    return scale
-
-
-def _as_eps(eps):
-    """``eps`` (the smallest scale) as a float32 0-d tensor; a Python or NumPy float, no tensor."""
-    if isinstance(eps, torch.Tensor) or isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"eps must be a positive float >= {MIN_SCALE:.7g} (a number, not a "
-                        f"tensor), got {type(eps).__name__}")
-    eps = torch.tensor(float(eps), dtype=torch.float32)
-    _check_scale_values(eps, "eps")
-    return eps
-
-
-def _as_zero_point(zero_point):
-    """``zero_point`` as an int64 tensor."""
-    return _as_tensor(zero_point, "zero_point", torch.int64, kind="int")
-
-
-def _check_zero_point_in_range(zero_point, quant_min, quant_max):
-    """Raise ValueError unless every zero point lies in ``[quant_min, quant_max]``."""
-    if not bool(((zero_point >= quant_min) & (zero_point <= quant_max)).all()):
-        raise ValueError(
-            f"zero_point must be in [quant_min, quant_max] = [{quant_min}, {quant_max}]")
-
-
-def _along_axis(param, name, shape, axis):
-    """Shape a per-tensor (axis None: one element) or per-channel (one entry per index of
-    ``shape[axis]``) parameter so that it broadcasts against a tensor of ``shape``."""
-    if axis is None:
-        if param.numel() != 1:
-            raise ValueError(f"{name} must hold one value for per-tensor quantization (axis=None), "
-                             f"got shape {tuple(param.shape)}")
-        return param.reshape(())
-    axis = _normalize_axis(axis, len(shape))
-    if param.dim() != 1 or param.numel() != shape[axis]:
-        raise ValueError(f"{name} must be 1-d with {shape[axis]} entries (x.shape[{axis}]) for "
-                         f"per-channel quantization, got shape {tuple(param.shape)}")
-    view = [1] * len(shape)
-    view[axis] = shape[axis]
-    return param.reshape(view)
+# --------------------------------------------------------------------------- shaping qparams
 
 
 def _broadcast_qparams(scale, zero_point, shape, axis):
     """Validated float32 scale and int64 zero point, shaped to broadcast against ``shape``."""
-    scale = _along_axis(_as_scale(scale), "scale", shape, axis)
-    zero_point = _along_axis(_as_zero_point(zero_point), "zero_point", shape, axis)
+    scale = along_axis(as_scale(scale), "scale", shape, axis)
+    zero_point = along_axis(as_zero_point(zero_point), "zero_point", shape, axis)
     return scale, zero_point
 
 
 def _quantizer_inputs(x, scale, zero_point, quant_min, quant_max, axis):
     """Shared validation of :func:`quantize` and :func:`fake_quantize`."""
-    _check_float_tensor(x, "x")
+    check_float_tensor(x, "x")
     if bool(torch.isnan(x).any()):
         raise ValueError("x must not contain NaN")
-    quant_min, quant_max = _as_quant_range(quant_min, quant_max)
+    quant_min, quant_max = as_quant_range(quant_min, quant_max)
     scale, zero_point = _broadcast_qparams(scale, zero_point, x.shape, axis)
-    _check_zero_point_in_range(zero_point, quant_min, quant_max)
+    check_zero_point_in_range(zero_point, quant_min, quant_max)
     return scale, zero_point, quant_min, quant_max
 
 
 # --------------------------------------------------------------------------- integer ranges
 
 
-def quant_range(bits=8, signed=False, reduce_range=False):
+def quant_range(bits: int = 8, signed: bool = False,
+                reduce_range: bool = False) -> tuple[int, int]:
     r"""The integer range :math:`(q_{min}, q_{max})` of a ``bits``-wide integer.
 
     .. math::
@@ -282,9 +219,9 @@ def quant_range(bits=8, signed=False, reduce_range=False):
     >>> quant_range(8), quant_range(8, signed=True), quant_range(8, reduce_range=True)
     ((0, 255), (-128, 127), (0, 127))
     """
-    bits = _as_bits(bits)
-    _check_bool(signed, "signed")
-    _check_bool(reduce_range, "reduce_range")
+    bits = as_bits(bits)
+    check_bool(signed, "signed")
+    check_bool(reduce_range, "reduce_range")
     if signed:
         quant_min, quant_max = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     else:
@@ -294,44 +231,26 @@ def quant_range(bits=8, signed=False, reduce_range=False):
     return quant_min, quant_max
 
 
-def symmetric_zero_point(quant_min, quant_max, signed=None, customized_range=None):
-    r"""The zero point of *symmetric* quantization: where 0.0 sits on the integer grid.
-
-    .. math::
-
-        z = \begin{cases}
-            0 & \text{signed} \\
-            2^{b-1} \;(128 \text{ for } 0..255) & \text{unsigned, dtype's default range} \\
-            \lfloor (q_{min} + q_{max}) / 2 \rfloor & \text{unsigned, customized range}
-        \end{cases}
-
-    This is PyTorch's rule (``ObserverBase._calculate_qparams``): for ``quint8`` it uses 128 when
-    the observer runs on the dtype's default 0..255 range and the rounded-down midpoint when the
-    user passed ``quant_min``/``quant_max`` (``has_customized_qrange``) -- so an explicitly
-    passed 0..255 gives 127. ``uint16``'s default 0..65535 gives :math:`2^{15}`.
+def symmetric_zero_point(quant_min: int, quant_max: int, *,
+                         rule: ZeroPointRule | None = None) -> int:
+    r"""The zero point of *symmetric* quantization on ``[quant_min, quant_max]``.
 
     Args:
         quant_min, quant_max: the integer range.
-        signed: whether the integer type is signed; ``None`` means ``quant_min < 0``.
-        customized_range: PyTorch's ``has_customized_qrange``. ``None`` infers it from the range:
-            0..255 and 0..65535 count as default ranges, every other range as customized.
+        rule: a :class:`ZeroPointRule` (0 for signed integers; 128 on quint8's default 0..255;
+            the rounded-down midpoint on a customized range). ``None``:
+            :meth:`ZeroPointRule.infer` from the range.
 
     Returns:
         The zero point as a Python int.
-    """
-    quant_min, quant_max = _as_quant_range(quant_min, quant_max)
-    _check_bool(signed, "signed", allow_none=True)
-    _check_bool(customized_range, "customized_range", allow_none=True)
-    if signed is None:
-        signed = quant_min < 0
-    if signed:
-        return 0
-    if customized_range is None:
-        customized_range = (quant_min, quant_max) not in _DEFAULT_UNSIGNED_RANGES
-    if customized_range:
-        return (quant_min + quant_max) // 2
-    return (quant_min + quant_max + 1) // 2
 
+    >>> symmetric_zero_point(-128, 127), symmetric_zero_point(0, 255)
+    (0, 128)
+    >>> symmetric_zero_point(0, 255, rule=ZeroPointRule.LOWER_MIDPOINT)  # 0..255 passed explicitly
+    127
+    """
+    quant_min, quant_max = as_quant_range(quant_min, quant_max)
+    return _as_zero_point_rule(rule, quant_min, quant_max).zero_point(quant_min, quant_max)
 
 # --------------------------------------------------------------------------- scale and zero point
 
@@ -339,14 +258,14 @@ def symmetric_zero_point(quant_min, quant_max, signed=None, customized_range=Non
 def _observed_range(min_val, max_val):
     """Validate an observed range and return it as two float32 tensors of shape ``(C,)``
     (``(1,)`` for scalars, as PyTorch's observers return)."""
-    min_val = _as_tensor(min_val, "min_val", torch.float32, kind="float")
-    max_val = _as_tensor(max_val, "max_val", torch.float32, kind="float")
+    min_val = as_tensor(min_val, "min_val", torch.float32, kind="float")
+    max_val = as_tensor(max_val, "max_val", torch.float32, kind="float")
     for value, name in ((min_val, "min_val"), (max_val, "max_val")):
         if value.dim() > 1:
             raise ValueError(f"{name} must be a scalar or a 1-d per-channel tensor, "
                              f"got shape {tuple(value.shape)}")
-        _check_not_empty(value, name)
-        _check_finite(value, name)
+        check_not_empty(value, name)
+        check_finite(value, name)
     if min_val.shape != max_val.shape:
         raise ValueError(f"min_val and max_val must have the same shape, "
                          f"got {tuple(min_val.shape)} and {tuple(max_val.shape)}")
@@ -382,8 +301,10 @@ def _affine_zero_point(min_neg, scale, quant_min, quant_max):
     return torch.clamp(zero_point, quant_min, quant_max)
 
 
-def choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=False, signed=None,
-                   eps=EPS, *, customized_range=None):
+def choose_qparams(min_val: float | torch.Tensor, max_val: float | torch.Tensor, quant_min: int,
+                   quant_max: int, *, scheme: Scheme = Scheme.AFFINE,
+                   zero_point_rule: ZeroPointRule | None = None,
+                   eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Scale and zero point that map the observed range :math:`[x_{min}, x_{max}]` onto
     :math:`[q_{min}, q_{max}]`.
 
@@ -424,11 +345,12 @@ def choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=False, sign
         min_val, max_val: observed minimum and maximum: Python numbers or floating-point tensors,
             scalars (per tensor) or 1-d of shape ``(C,)`` (per channel); finite, ``min <= max``.
         quant_min, quant_max: the integer range, e.g. from :func:`quant_range`.
-        symmetric: symmetric (zero point fixed, range :math:`\pm\max|x|`) instead of affine.
-        signed: signedness of the integer type (matters only for the symmetric zero point);
-            ``None`` means ``quant_min < 0``.
+        scheme: :attr:`Scheme.AFFINE` (default) or :attr:`Scheme.SYMMETRIC` (zero point fixed,
+            range :math:`\pm\max|x|`). Keyword-only, like the options below.
+        zero_point_rule: the symmetric zero point, a :class:`ZeroPointRule` (checked, but unused,
+            with ``Scheme.AFFINE``); ``None``: :meth:`ZeroPointRule.infer` from the range (0 when
+            ``quant_min < 0``, 128 on 0..255).
         eps: smallest allowed scale.
-        customized_range: see :func:`symmetric_zero_point`.
 
     Returns:
         ``(scale, zero_point)``: float32 and int64 tensors of shape ``(C,)``, or ``(1,)`` for
@@ -440,19 +362,18 @@ def choose_qparams(min_val, max_val, quant_min, quant_max, symmetric=False, sign
 
     >>> choose_qparams(-1.0, 3.0, 0, 255)  # s = 4/255, z = 0 - round(-1 / s) = 64
     (tensor([0.0157]), tensor([64]))
-    >>> choose_qparams(-1.0, 3.0, -128, 127, symmetric=True)  # s = 3/127.5
+    >>> choose_qparams(-1.0, 3.0, -128, 127, scheme=Scheme.SYMMETRIC)  # s = 3/127.5
     (tensor([0.0235]), tensor([0]))
     """
     min_val, max_val = _observed_range(min_val, max_val)
-    quant_min, quant_max = _as_quant_range(quant_min, quant_max)
-    _check_bool(symmetric, "symmetric")
-    _check_bool(signed, "signed", allow_none=True)
-    _check_bool(customized_range, "customized_range", allow_none=True)
-    eps = _as_eps(eps)
+    quant_min, quant_max = as_quant_range(quant_min, quant_max)
+    check_instance(scheme, "scheme", Scheme)
+    rule = _as_zero_point_rule(zero_point_rule, quant_min, quant_max)
+    eps = as_eps(eps)
     min_neg, max_pos = _range_including_zero(min_val, max_val)
-    if symmetric:
+    if scheme is Scheme.SYMMETRIC:
         scale = torch.maximum(_symmetric_scale(min_neg, max_pos, quant_min, quant_max), eps)
-        zero = symmetric_zero_point(quant_min, quant_max, signed, customized_range)
+        zero = rule.zero_point(quant_min, quant_max)
         zero_point = torch.full_like(scale, zero, dtype=torch.int64)
     else:
         scale = torch.maximum(_affine_scale(min_neg, max_pos, quant_min, quant_max), eps)
@@ -512,7 +433,8 @@ def _fake_quantized_values(q, scale, zero_point, dtype):
     return ((q - zero_point).to(torch.float64) * scale.to(torch.float64)).to(dtype)
 
 
-def quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
+def quantize(x: torch.Tensor, scale: float | torch.Tensor, zero_point: int | torch.Tensor,
+             quant_min: int, quant_max: int, axis: int | None = None) -> torch.Tensor:
     r"""Map real values to integers on the grid of ``scale`` and ``zero_point``.
 
     .. math::
@@ -558,7 +480,8 @@ def quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
                            quant_min, quant_max)
 
 
-def dequantize(q, scale, zero_point, axis=None):
+def dequantize(q: torch.Tensor, scale: float | torch.Tensor, zero_point: int | torch.Tensor,
+               axis: int | None = None) -> torch.Tensor:
     r"""Map integers back to real values: :math:`\hat x = (q - z)\, s`, in float32.
 
     Args:
@@ -587,7 +510,7 @@ def dequantize(q, scale, zero_point, axis=None):
         raise TypeError(f"q must be an integer tensor of the stored values, got a quantized "
                         f"tensor ({q.dtype}): pass q.int_repr() with its scale and zero point, "
                         f"or call q.dequantize()")
-    if not _is_integer_dtype(q.dtype):
+    if not is_integer_dtype(q.dtype):
         raise TypeError(f"q must be an integer tensor, got dtype {q.dtype}")
     scale, zero_point = _broadcast_qparams(scale, zero_point, q.shape, axis)
     return _dequantize_values(q, scale, zero_point)
@@ -636,7 +559,8 @@ class FakeQuantizeSTE(torch.autograd.Function):
         return grad_output * not_clipped, None, None, None, None
 
 
-def fake_quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
+def fake_quantize(x: torch.Tensor, scale: float | torch.Tensor, zero_point: int | torch.Tensor,
+                  quant_min: int, quant_max: int, axis: int | None = None) -> torch.Tensor:
     r"""Quantize and immediately dequantize, keeping a gradient (quantization-aware training).
 
     .. math::
@@ -672,7 +596,9 @@ def fake_quantize(x, scale, zero_point, quant_min, quant_max, axis=None):
     return FakeQuantizeSTE.apply(x, scale, zero_point, quant_min, quant_max)
 
 
-def quantization_error(x, scale, zero_point, quant_min, quant_max, axis=None):
+def quantization_error(x: torch.Tensor, scale: float | torch.Tensor,
+                       zero_point: int | torch.Tensor, quant_min: int, quant_max: int,
+                       axis: int | None = None) -> torch.Tensor:
     r"""The error that quantization adds to each value: :math:`\hat x - x` (no gradient).
 
     Inside the range it is rounding error, :math:`|\hat x - x| \le s/2`; outside it is clipping
