@@ -2,7 +2,7 @@
 
 import nbformat
 
-from autograder import authoring
+from autograder import authoring, cells
 
 
 def test_cells_carry_nbgrader_metadata(tmp_path):
@@ -24,3 +24,20 @@ def test_cells_carry_nbgrader_metadata(tmp_path):
     assert meta[4]["grade"] and meta[4]["solution"] and nb.cells[4].cell_type == "markdown"
     assert {m["schema_version"] for m in meta if m} == {3}
     assert nb.metadata.kernelspec.name == "python3"
+
+
+def test_cells_reads_what_authoring_writes():
+    """autograder.cells (the reader, on nbgrader.utils) agrees with the writer cell by cell."""
+    nb = authoring.new_notebook([
+        authoring.markdown("# Lab", grade_id="intro"),
+        authoring.code("import utils"),
+        authoring.answer("def f(x):\n    return 2 * x", "f"),
+        authoring.tests("assert f(2) == 4\nprint('ok')", "test_f", points=2),
+        authoring.written("Why?", "why", points=1),
+    ])
+    assert [cells.grade_id(c) for c in nb.cells] == ["intro", None, "f", "test_f", "why"]
+    assert [cells.is_answer(c) for c in nb.cells] == [False, False, True, False, True]
+    assert [cells.is_autograded_test(c) for c in nb.cells] == [False, False, False, True, False]
+    assert [cells.is_locked(c) for c in nb.cells] == [True, False, False, True, False]
+    assert (cells.points(nb.cells[3]), cells.points(nb.cells[4])) == (2.0, 1.0)
+    assert cells.grade_index(nb.cells) == {"intro": 0, "f": 2, "test_f": 3, "why": 4}
