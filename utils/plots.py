@@ -19,12 +19,19 @@ into an existing Axes instead (then they return ``ax.figure``).
 """
 
 import math
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
+from torch import nn
 
 from .layers import layer_weight, weighted_layers
+
+__all__ = ["weight_histograms", "sparsity_bars", "accuracy_vs_sparsity", "quantization_grid",
+           "error_vs_range", "latency_bars", "pareto_front", "pareto"]
 
 
 def _figure_and_axes(ax, figsize):
@@ -53,7 +60,8 @@ def _check_fractions(values, name):
 # Pruning
 # --------------------------------------------------------------------------------------------
 
-def weight_histograms(model, bins=60, ncols=3, log=False):
+def weight_histograms(model: nn.Module, bins: int = 60, ncols: int = 3,
+                      log: bool = False) -> Figure:
     """One histogram of weight values per Conv2d/Linear layer, in forward-registration order.
 
     Each subplot is titled with the layer's name and weight shape and shows its fraction of
@@ -80,7 +88,8 @@ def weight_histograms(model, bins=60, ncols=3, log=False):
     return fig
 
 
-def sparsity_bars(sparsities, after=None, labels=("before", "after"), ax=None):
+def sparsity_bars(sparsities: Mapping[str, float], after: Mapping[str, float] | None = None,
+                  labels: tuple[str, str] = ("before", "after"), ax: Axes | None = None) -> Figure:
     """Bar chart of each layer's sparsity (fraction of zero weights), optionally before/after.
 
     Args:
@@ -115,7 +124,8 @@ def sparsity_bars(sparsities, after=None, labels=("before", "after"), ax=None):
     return fig
 
 
-def accuracy_vs_sparsity(curves, baseline=None, ax=None):
+def accuracy_vs_sparsity(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+                         baseline: float | None = None, ax: Axes | None = None) -> Figure:
     """Accuracy against sparsity, one line per method, with the dense model's accuracy.
 
     Args:
@@ -144,8 +154,9 @@ def accuracy_vs_sparsity(curves, baseline=None, ax=None):
 # Quantization
 # --------------------------------------------------------------------------------------------
 
-def quantization_grid(values, scale, zero_point, quant_min, quant_max, bins=100,
-                      max_grid_lines=256, ax=None):
+def quantization_grid(values: torch.Tensor, scale: float, zero_point: int, quant_min: int,
+                      quant_max: int, bins: int = 100, max_grid_lines: int = 256,
+                      ax: Axes | None = None) -> Figure:
     """Histogram of values with the quantizer's grid drawn over it and its clipping range.
 
     The grid points are the real values the quantizer can output,
@@ -190,8 +201,8 @@ def quantization_grid(values, scale, zero_point, quant_min, quant_max, bins=100,
     return fig
 
 
-def error_vs_range(clip_values, errors, ax=None, xlabel="clipping range", ylabel="MSE",
-                   log=True):
+def error_vs_range(clip_values: Sequence[float], errors: Sequence[float], ax: Axes | None = None,
+                   xlabel: str = "clipping range", ylabel: str = "MSE", log: bool = True) -> Figure:
     """Quantization error against the clipping range, with the best range marked.
 
     Too small a range clips outliers, too large a range makes the grid coarse: the error curve
@@ -224,7 +235,8 @@ def error_vs_range(clip_values, errors, ax=None, xlabel="clipping range", ylabel
 # Speed and trade-offs
 # --------------------------------------------------------------------------------------------
 
-def latency_bars(names, values, ratios=False, ax=None):
+def latency_bars(names: Sequence[str], values: Sequence[float], ratios: bool = False,
+                 ax: Axes | None = None) -> Figure:
     """Bar chart of latencies (seconds per call, drawn in ms) or of speed ratios.
 
     Args:
@@ -251,7 +263,7 @@ def latency_bars(names, values, ratios=False, ax=None):
     return fig
 
 
-def pareto_front(costs, accuracies):
+def pareto_front(costs: Sequence[float], accuracies: Sequence[float]) -> list[int]:
     """Indices of the non-dominated points, by increasing cost.
 
     A point is dominated if another one costs no more and is at least as accurate (and is
@@ -268,7 +280,8 @@ def pareto_front(costs, accuracies):
     return front
 
 
-def pareto(points, xlabel="size (bytes)", ylabel="accuracy", logx=False, ax=None):
+def pareto(points: Mapping[str, tuple[float, float]], xlabel: str = "size (bytes)",
+           ylabel: str = "accuracy", logx: bool = False, ax: Axes | None = None) -> Figure:
     """Accuracy against a cost for several models, with the Pareto front drawn as a step line.
 
     Args:

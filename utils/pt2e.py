@@ -25,15 +25,16 @@ PyTorch counterpart: ``torch.ao.quantization.quantize_pt2e`` (same API, deprecat
 import os
 import platform
 import shutil
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 from torch import fx, nn
 
 from .layers import QUANTIZED_WEIGHTED_LAYERS
 
-__all__ = ["LayerQParams", "compile_support", "pt2e_layer_qparams", "fx_layer_qparams",
-           "compile_int8"]
+__all__ = ["LayerQParams", "X86_MACHINES", "CXX_COMPILERS", "compile_support",
+           "pt2e_layer_qparams", "fx_layer_qparams", "compile_int8"]
 
 #: machine names of x86-64 CPUs (``platform.machine()``)
 X86_MACHINES = ("x86_64", "AMD64", "amd64")
@@ -140,7 +141,8 @@ def pt2e_layer_qparams(converted: fx.GraphModule) -> dict[str, LayerQParams]:
     return found
 
 
-def fx_layer_qparams(quantized: nn.Module, *example_inputs) -> dict[str, LayerQParams]:
+def fx_layer_qparams(quantized: nn.Module,
+                     *example_inputs: torch.Tensor) -> dict[str, LayerQParams]:
     """{layer name: :class:`LayerQParams`} of every int8 Conv2d/Linear of a ``convert_fx`` model.
 
     Input grids are read from the quantized tensors that reach each layer in one run on
@@ -179,7 +181,7 @@ def fx_layer_qparams(quantized: nn.Module, *example_inputs) -> dict[str, LayerQP
     return found
 
 
-def compile_int8(converted: fx.GraphModule, *example_inputs):
+def compile_int8(converted: fx.GraphModule, *example_inputs: torch.Tensor) -> Callable[..., Any]:
     """``torch.compile`` a ``convert_pt2e`` model with inductor's freezing, built on
     ``example_inputs`` (a fixed shape: ``dynamic=False``), ready to time.
 

@@ -38,6 +38,9 @@ the PT2E/torchao successor.
 import logging
 import warnings
 
+__all__ = ["TORCH_AO_DEPRECATIONS", "CUDA_HOME_LOGGER", "TORCH_COMPILE_WARNINGS", "PYTREE_LOGGER",
+           "PYTREE_ENUM_NOTICE", "ignore_torch_ao_deprecations"]
+
 #: (category, regular expression matched against the start of the message)
 TORCH_AO_DEPRECATIONS = (
     (DeprecationWarning, r"torch\.ao\.quantization is deprecated"),
@@ -68,7 +71,7 @@ class _DropPytreeEnumNotice(logging.Filter):
         return PYTREE_ENUM_NOTICE not in record.getMessage()
 
 
-def ignore_torch_ao_deprecations():
+def ignore_torch_ao_deprecations() -> None:
     """Filter the pinned torch's quantization deprecation notices, its CUDA_HOME log line, and
     the torchao import / inductor int8 notices of lab 05.
 
