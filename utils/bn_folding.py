@@ -23,13 +23,9 @@ PyTorch counterpart: ``torch.nn.utils.fusion.fuse_conv_bn_weights`` (tensors) an
 import torch
 from torch import Tensor, nn
 
+from .checks import check_float_tensor
+
 __all__ = ["fold_bn", "fold_bn_into_conv"]
-
-
-def _check_tensor(value, name):
-    if not isinstance(value, Tensor) or not value.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got "
-                        f"{type(value).__name__ if not isinstance(value, Tensor) else value.dtype}")
 
 
 def fold_bn(weight: Tensor, bias: Tensor | None, running_mean: Tensor, running_var: Tensor,
@@ -52,7 +48,7 @@ def fold_bn(weight: Tensor, bias: Tensor | None, running_mean: Tensor, running_v
     """
     for value, name in ((weight, "weight"), (running_mean, "running_mean"),
                         (running_var, "running_var"), (gamma, "gamma"), (beta, "beta")):
-        _check_tensor(value, name)
+        check_float_tensor(value, name)
     if weight.dim() < 2:
         raise ValueError(f"weight must have an output-channel dimension and at least one more, "
                          f"got shape {tuple(weight.shape)}")

@@ -40,7 +40,7 @@ CHANNEL_PRESERVING = (nn.MaxPool2d, nn.AvgPool2d, nn.ReLU, nn.Identity, nn.Dropo
 # Choosing channels
 # --------------------------------------------------------------------------------------------
 
-def channel_importance(conv, n=1):
+def channel_importance(conv: nn.Conv2d, n: float = 1) -> torch.Tensor:
     """Ln norm of each output channel (filter) of a conv: the pruning criterion.
 
     Formula: ``importance[c] = ||W[c, :, :, :]||_n`` (Li et al. 2017 use n = 1).
@@ -55,7 +55,7 @@ def channel_importance(conv, n=1):
     return slice_norms(conv.weight, n, dim=0)
 
 
-def channels_to_keep(conv, amount, n=1):
+def channels_to_keep(conv: nn.Conv2d, amount: float | int, n: float = 1) -> torch.Tensor:
     """Sorted indices of the output channels to keep: those with the largest Ln norm.
 
     Formula: ``r = num_to_prune(amount, C_out)`` channels go (``amount`` a fraction in [0, 1]
@@ -105,7 +105,7 @@ def _input_channels(layer):
     return layer.in_channels if isinstance(layer, nn.Conv2d) else layer.in_features
 
 
-def find_consumer(model, block_name):
+def find_consumer(model: nn.Module, block_name: str) -> nn.Conv2d | nn.Linear:
     """The layer reading the output channels of block ``block_name``: its *consumer*.
 
     Walks the children after the block, in order: channel-preserving layers
@@ -209,7 +209,7 @@ def _keep_input_channels(consumer, keep):
 # Pruning models
 # --------------------------------------------------------------------------------------------
 
-def prune_channels(model, keep_by_block):
+def prune_channels(model: nn.Module, keep_by_block: Mapping[str, torch.Tensor]) -> nn.Module:
     """A new, smaller copy of ``model`` keeping only the given output channels of each block.
 
     For each ``block_name: keep`` item: the block's conv keeps weight rows ``keep`` (shape
@@ -236,7 +236,7 @@ def prune_channels(model, keep_by_block):
     return pruned
 
 
-def prune_conv_channels(model, block_name, keep):
+def prune_conv_channels(model: nn.Module, block_name: str, keep: torch.Tensor) -> nn.Module:
     """A new copy of ``model`` with only output channels ``keep`` of one ``ConvBNReLU`` block.
 
     Shapes: block conv (C_out, C_in, kH, kW) -> (len(keep), C_in, kH, kW); its BatchNorm's
@@ -247,7 +247,7 @@ def prune_conv_channels(model, block_name, keep):
     return prune_channels(model, {block_name: keep})
 
 
-def prune_model_channels(model, amount, n=1):
+def prune_model_channels(model: nn.Module, amount: float | int, n: float = 1) -> nn.Module:
     """A new copy of ``model`` with ``amount`` of the output channels of *every* block removed.
 
     Each block keeps :func:`channels_to_keep` of its conv (largest Ln norms, at least one),
@@ -268,7 +268,7 @@ def prune_model_channels(model, amount, n=1):
 
 
 @torch.no_grad()
-def mask_channels(model, keep_by_block):
+def mask_channels(model: nn.Module, keep_by_block: Mapping[str, torch.Tensor]) -> nn.Module:
     """The reference for :func:`prune_channels`: a copy of ``model`` whose removed channels give 0.
 
     For each removed output channel ``c`` of a block: ``conv.weight[c] = 0`` *and*

@@ -16,7 +16,24 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+__all__ = [
+    "DATA_DIR",
+    "DIGITS_FILE",
+    "DIGITS_PIXEL_MAX",
+    "TORCHVISION_DATASETS",
+    "DatasetUnavailableError",
+    "load_digits",
+    "train_test_indices",
+    "resize_images",
+    "digits_datasets",
+    "torchvision_datasets",
+    "get_datasets",
+    "get_dataloaders",
+    "calibration_subset",
+    "stack_dataset",
+]
 
 #: The repository's ``data/`` folder (embedded dataset and the kit's checkpoints).
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -30,7 +47,7 @@ class DatasetUnavailableError(RuntimeError):
     """An optional dataset could not be loaded (typically: no network to download it)."""
 
 
-def load_digits(path=DIGITS_FILE):
+def load_digits(path: str | Path = DIGITS_FILE) -> tuple[torch.Tensor, torch.Tensor]:
     """Load the embedded digits: images (1797, 1, 8, 8) float32 in [0, 1], labels (1797,) int64.
 
     Counterpart: ``sklearn.datasets.load_digits`` (same file, same order), without sklearn.
@@ -42,7 +59,8 @@ def load_digits(path=DIGITS_FILE):
     return images, labels
 
 
-def train_test_indices(num_samples, test_fraction=0.2, seed=0):
+def train_test_indices(num_samples: int, test_fraction: float = 0.2,
+                       seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Deterministic random split of ``range(num_samples)`` into (train, test) index tensors.
 
     The permutation comes from ``torch.Generator().manual_seed(seed)``, so the split is the same
@@ -55,12 +73,13 @@ def train_test_indices(num_samples, test_fraction=0.2, seed=0):
     return order[num_test:].sort().values, order[:num_test].sort().values
 
 
-def resize_images(images, size):
+def resize_images(images: torch.Tensor, size: int) -> torch.Tensor:
     """Bilinear resize of (N, C, H, W) images to (N, C, size, size) (e.g. 8x8 digits -> 32x32)."""
     return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
 
 
-def digits_datasets(image_size=8, test_fraction=0.2, seed=0):
+def digits_datasets(image_size: int = 8, test_fraction: float = 0.2,
+                    seed: int = 0) -> tuple[TensorDataset, TensorDataset]:
     """(train, test) ``TensorDataset`` of the embedded digits: 1,438 / 359 images by default.
 
     ``image_size=32`` upsamples the images for :class:`utils.models.BenchmarkCNN`.
@@ -73,7 +92,8 @@ def digits_datasets(image_size=8, test_fraction=0.2, seed=0):
             TensorDataset(images[test_idx], labels[test_idx]))
 
 
-def torchvision_datasets(name, root=DATA_DIR / "torchvision", download=True):
+def torchvision_datasets(name: str, root: str | Path = DATA_DIR / "torchvision",
+                         download: bool = True) -> tuple[Dataset, Dataset]:
     """(train, test) datasets of MNIST, Fashion-MNIST or CIFAR-10 from torchvision (online option).
 
     Images become float tensors in [0, 1] ((1, 28, 28) or (3, 32, 32)). Raises
@@ -96,14 +116,15 @@ def torchvision_datasets(name, root=DATA_DIR / "torchvision", download=True):
             f"(name='digits') work offline.") from error
 
 
-def get_datasets(name="digits", **kwargs):
+def get_datasets(name: str = "digits", **kwargs) -> tuple[Dataset, Dataset]:
     """(train, test) datasets by name: ``'digits'`` (embedded, default) or a torchvision one."""
     if name == "digits":
         return digits_datasets(**kwargs)
     return torchvision_datasets(name, **kwargs)
 
 
-def get_dataloaders(name="digits", batch_size=64, seed=0, **kwargs):
+def get_dataloaders(name: str = "digits", batch_size: int = 64, seed: int = 0,
+                    **kwargs) -> tuple[DataLoader, DataLoader]:
     """(train_loader, test_loader); the train loader shuffles with a generator seeded by ``seed``."""
     train, test = get_datasets(name, **kwargs)
     shuffle_gen = torch.Generator().manual_seed(seed)
@@ -111,7 +132,7 @@ def get_dataloaders(name="digits", batch_size=64, seed=0, **kwargs):
             DataLoader(test, batch_size=256, shuffle=False))
 
 
-def calibration_subset(dataset, num_samples=256, seed=0):
+def calibration_subset(dataset: Dataset, num_samples: int = 256, seed: int = 0) -> Subset:
     """A fixed random subset of ``dataset`` (for calibrating observers), as a ``Subset``.
 
     PTQ calibrates on a few hundred representative inputs, drawn from the *training* data so the
@@ -123,7 +144,7 @@ def calibration_subset(dataset, num_samples=256, seed=0):
     return Subset(dataset, order[:num_samples].sort().values.tolist())
 
 
-def stack_dataset(dataset):
+def stack_dataset(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """All of a (small) dataset as two tensors ``(inputs, labels)``."""
     inputs, labels = zip(*(dataset[i] for i in range(len(dataset))))
     return torch.stack(inputs), torch.as_tensor(labels)

@@ -18,6 +18,16 @@ Every convolution is followed by a BatchNorm and a ReLU (:class:`ConvBNReLU`), t
 import torch
 from torch import nn
 
+__all__ = [
+    "NUM_CLASSES",
+    "ConvBNReLU",
+    "DigitsCNN",
+    "DigitsMLP",
+    "DigitsLSTM",
+    "BenchmarkCNN",
+    "conv_bn_relu_blocks",
+]
+
 NUM_CLASSES = 10
 
 
@@ -28,7 +38,7 @@ class ConvBNReLU(nn.Sequential):
     ``fuse_modules(model, [["b.0", "b.1", "b.2"]])``.
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size=3):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3) -> None:
         super().__init__(
             nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False),
             nn.BatchNorm2d(out_channels),
@@ -43,7 +53,8 @@ class DigitsCNN(nn.Module):
     -> conv3 (N,64,4,4) -> avgpool+flatten (N,64) -> fc (N,10). About 24k parameters.
     """
 
-    def __init__(self, widths=(16, 32, 64), num_classes=NUM_CLASSES):
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64),
+                 num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
         c1, c2, c3 = widths
         self.conv1 = ConvBNReLU(1, c1)
@@ -53,7 +64,7 @@ class DigitsCNN(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c3, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.conv2(self.conv1(x)))
         x = self.avgpool(self.conv3(x))
         return self.fc(torch.flatten(x, 1))
@@ -62,7 +73,8 @@ class DigitsCNN(nn.Module):
 class DigitsMLP(nn.Module):
     """Multilayer perceptron on the flattened 8x8 digits: 64 -> 128 -> 64 -> 10, ReLU."""
 
-    def __init__(self, hidden=(128, 64), num_classes=NUM_CLASSES):
+    def __init__(self, hidden: tuple[int, ...] = (128, 64),
+                 num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
         h1, h2 = hidden
         self.fc1 = nn.Linear(64, h1)
@@ -71,7 +83,7 @@ class DigitsMLP(nn.Module):
         self.relu2 = nn.ReLU()
         self.fc3 = nn.Linear(h2, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = torch.flatten(x, 1)
         return self.fc3(self.relu2(self.fc2(self.relu1(self.fc1(x)))))
 
@@ -83,12 +95,12 @@ class DigitsLSTM(nn.Module):
     -> last step (N,hidden) -> fc (N,10). The model for dynamic quantization (lab 03).
     """
 
-    def __init__(self, hidden=64, num_classes=NUM_CLASSES):
+    def __init__(self, hidden: int = 64, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
         self.lstm = nn.LSTM(input_size=8, hidden_size=hidden, batch_first=True)
         self.fc = nn.Linear(hidden, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         out, _ = self.lstm(x.flatten(1, 2))   # (N,1,8,8) -> (N,8,8): 8 steps of 8 pixels
         return self.fc(out[:, -1])
 
@@ -101,7 +113,7 @@ class BenchmarkCNN(nn.Module):
     -> avgpool+flatten (N,4w) -> fc (N,10). With w=32: ~57 million MACs per image.
     """
 
-    def __init__(self, width=32, num_classes=NUM_CLASSES):
+    def __init__(self, width: int = 32, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
         w = width
         self.conv1 = ConvBNReLU(1, w)
@@ -114,13 +126,13 @@ class BenchmarkCNN(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(4 * w, num_classes)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool1(self.conv2(self.conv1(x)))
         x = self.pool2(self.conv4(self.conv3(x)))
         x = self.avgpool(self.conv5(x))
         return self.fc(torch.flatten(x, 1))
 
 
-def conv_bn_relu_blocks(model):
+def conv_bn_relu_blocks(model: nn.Module) -> list[str]:
     """Names of the model's :class:`ConvBNReLU` children, in forward order (for fusing/pruning)."""
     return [name for name, module in model.named_children() if isinstance(module, ConvBNReLU)]

@@ -35,7 +35,7 @@ instead prunes ``amount`` of the entries that are *still unpruned*.
 """
 
 import numbers
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -110,7 +110,7 @@ def _check_kinds(kinds):
 # How many to prune
 # --------------------------------------------------------------------------------------------
 
-def num_to_prune(amount, numel):
+def num_to_prune(amount: float | int, numel: int) -> int:
     """Number of entries (or slices) to prune out of ``numel``.
 
     Formula: ``k = round(amount * numel)`` for a float fraction ``amount`` in [0, 1]
@@ -158,7 +158,7 @@ def _mask_pruning_ranked(weight, scores, amount, prune_largest):
     return mask.view(weight.shape)
 
 
-def magnitude_mask(weight, amount):
+def magnitude_mask(weight: torch.Tensor, amount: float | int) -> torch.Tensor:
     """Unstructured magnitude pruning: zero the ``k`` entries with the smallest ``|w|``.
 
     Formula: ``mask[i] = 0`` for the ``k = num_to_prune(amount, weight.numel())`` indices ``i``
@@ -184,7 +184,8 @@ def _uniform_scores(shape, like, generator):
     return torch.rand(shape, generator=generator, dtype=like.dtype, device=like.device)
 
 
-def random_mask(weight, amount, generator=None):
+def random_mask(weight: torch.Tensor, amount: float | int,
+                generator: torch.Generator | None = None) -> torch.Tensor:
     """Unstructured random pruning: zero ``k`` entries chosen uniformly at random.
 
     Formula: draw ``u ~ U[0, 1)`` of ``weight``'s shape, zero the ``k = num_to_prune(amount,
@@ -210,7 +211,7 @@ def random_mask(weight, amount, generator=None):
 # Structured masks: prune whole slices (output channels, rows, columns)
 # --------------------------------------------------------------------------------------------
 
-def slice_norms(weight, n, dim):
+def slice_norms(weight: torch.Tensor, n: float, dim: int) -> torch.Tensor:
     """Ln norm of every slice of ``weight`` along ``dim``: one number per channel.
 
     Formula: ``norms[c] = (sum over all other dims of |w[..., c, ...]|^n)^(1/n)``, and
@@ -241,7 +242,8 @@ def _mask_keeping_largest_slices(weight, scores, amount, dim):
     return mask.index_fill_(dim, kept.to(weight.device), 1)
 
 
-def ln_structured_mask(weight, amount, n, dim):
+def ln_structured_mask(weight: torch.Tensor, amount: float | int, n: float,
+                       dim: int) -> torch.Tensor:
     """Structured pruning: zero the whole slices along ``dim`` with the smallest Ln norm.
 
     Formula: ``norms = slice_norms(weight, n, dim)``; keep the ``d - k`` slices with the
@@ -260,7 +262,8 @@ def ln_structured_mask(weight, amount, n, dim):
     return _mask_keeping_largest_slices(weight, norms, amount, dim)
 
 
-def random_structured_mask(weight, amount, dim, generator=None):
+def random_structured_mask(weight: torch.Tensor, amount: float | int, dim: int,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
     """Structured random pruning: zero ``k`` whole slices along ``dim`` chosen at random.
 
     Formula: draw ``u ~ U[0, 1)`` of shape (d,), ``d = weight.shape[dim]``; keep the
@@ -286,7 +289,8 @@ def random_structured_mask(weight, amount, dim, generator=None):
 # Global magnitude pruning: one ranking over many tensors
 # --------------------------------------------------------------------------------------------
 
-def global_magnitude_masks(weights, amount):
+def global_magnitude_masks(weights: Iterable[torch.Tensor],
+                           amount: float | int) -> list[torch.Tensor]:
     """Magnitude pruning with one ranking across all ``weights`` (global unstructured).
 
     Formula: concatenate the flattened tensors into one vector ``v`` (in the given order),
@@ -330,7 +334,8 @@ def _named_prunable_modules(model, kinds):
     return [(name, module) for name, module in model.named_modules() if isinstance(module, kinds)]
 
 
-def prunable_weights(model, kinds=PRUNABLE_KINDS):
+def prunable_weights(model: nn.Module, kinds: tuple[type[nn.Module], ...] = PRUNABLE_KINDS
+                     ) -> list[tuple[nn.Module, str]]:
     """The ``(module, "weight")`` pairs of every ``kinds`` layer, in registration order.
 
     Shapes: a model -> list of pairs, e.g. for ``DigitsCNN`` the three convs and ``fc``.
@@ -341,7 +346,8 @@ def prunable_weights(model, kinds=PRUNABLE_KINDS):
     return [(module, "weight") for _, module in _named_prunable_modules(model, kinds)]
 
 
-def prunable_weight_names(model, kinds=PRUNABLE_KINDS):
+def prunable_weight_names(model: nn.Module,
+                          kinds: tuple[type[nn.Module], ...] = PRUNABLE_KINDS) -> list[str]:
     """Qualified names (``"conv1.0.weight"``, ``"fc.weight"``) of :func:`prunable_weights`.
 
     Same order as :func:`prunable_weights`, and the keys :func:`apply_masks` and
@@ -372,7 +378,7 @@ def _is_reparametrised(module, name):
     return hasattr(module, name + "_orig") and hasattr(module, name + "_mask")
 
 
-def apply_mask(module, name, mask):
+def apply_mask(module: nn.Module, name: str, mask: torch.Tensor) -> nn.Module:
     """Prune ``module.<name>`` with a given mask, reparametrised the way PyTorch does it.
 
     Effect (in place, returns ``module``): the parameter moves to ``module.<name>_orig``, the
@@ -423,7 +429,9 @@ def _targets_and_masks(model_or_pairs, masks):
     return list(zip(pairs, masks))
 
 
-def apply_masks(model_or_pairs, masks):
+def apply_masks(model_or_pairs: nn.Module | Sequence[tuple[nn.Module, str]],
+                masks: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]
+                ) -> nn.Module | Sequence[tuple[nn.Module, str]]:
     """:func:`apply_mask` for many tensors at once.
 
     Either ``apply_masks(model, {"conv1.0.weight": mask, ...})`` (keys are parameter names as
@@ -460,7 +468,8 @@ def _recompute_pruned(module, name):
     setattr(module, name, getattr(module, name + "_orig") * getattr(module, name + "_mask"))
 
 
-def keep_masks_applied(model, masks=None):
+def keep_masks_applied(model: nn.Module,
+                       masks: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
     """Call after every ``optimizer.step()`` so that pruned weights stay pruned.
 
     Two ways of holding a pruned model, two effects:
@@ -494,7 +503,7 @@ def keep_masks_applied(model, masks=None):
     return model
 
 
-def remove_masks(model):
+def remove_masks(model: nn.Module) -> nn.Module:
     """Make every pruning of ``model`` permanent: ``<name> = <name>_orig * <name>_mask``.
 
     After this the model has ordinary parameters again (with zeros where pruned), no
@@ -520,7 +529,7 @@ def _count_zeros(tensor):
     return int((tensor == 0).sum())
 
 
-def sparsity(tensor):
+def sparsity(tensor: torch.Tensor) -> float:
     """Fraction of exact zeros: ``#{i : t_i == 0} / numel``, a float in [0, 1].
 
     Shapes: any non-empty tensor (any dtype) -> float.
@@ -533,7 +542,8 @@ def sparsity(tensor):
     return _count_zeros(tensor) / tensor.numel()
 
 
-def layer_sparsity(model, kinds=PRUNABLE_KINDS):
+def layer_sparsity(model: nn.Module,
+                   kinds: tuple[type[nn.Module], ...] = PRUNABLE_KINDS) -> dict[str, float]:
     """``{module name: sparsity(module.weight)}`` for every ``kinds`` layer, in order.
 
     Works for plain and for reparametrised (``torch.nn.utils.prune``) weights: ``module.weight``
@@ -542,7 +552,8 @@ def layer_sparsity(model, kinds=PRUNABLE_KINDS):
     return {name: sparsity(module.weight) for name, module in _named_prunable_modules(model, kinds)}
 
 
-def overall_sparsity(model, kinds=PRUNABLE_KINDS):
+def overall_sparsity(model: nn.Module,
+                     kinds: tuple[type[nn.Module], ...] = PRUNABLE_KINDS) -> float:
     """Zeros over all ``kinds`` weights divided by their total size (not a mean of layers).
 
     Formula: ``sum_l #zeros(W_l) / sum_l numel(W_l)``, so big layers weigh more; this is the

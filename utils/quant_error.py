@@ -45,7 +45,7 @@ def _error(x, y, names):
     return y.detach().to(torch.float64) - x.detach().to(torch.float64)
 
 
-def mse(x, y):
+def mse(x: torch.Tensor, y: torch.Tensor) -> float:
     r"""Mean squared error :math:`\frac{1}{N}\sum_i (x_i - y_i)^2`.
 
     Args:
@@ -59,7 +59,7 @@ def mse(x, y):
     return float(torch.mean(_error(x, y, ("x", "y")) ** 2))
 
 
-def max_abs_error(x, y):
+def max_abs_error(x: torch.Tensor, y: torch.Tensor) -> float:
     r"""Largest absolute difference :math:`\max_i |x_i - y_i|` (at most :math:`\Delta/2` when
     nothing is clipped).
 
@@ -74,7 +74,7 @@ def max_abs_error(x, y):
     return float(torch.max(torch.abs(_error(x, y, ("x", "y")))))
 
 
-def sqnr_db(x, x_hat):
+def sqnr_db(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     r"""Signal-to-quantization-noise ratio in decibels.
 
     .. math::
@@ -103,7 +103,7 @@ def sqnr_db(x, x_hat):
     return 10.0 * math.log10(signal_power / noise_power)
 
 
-def rounding_noise_variance(scale):
+def rounding_noise_variance(scale: float | torch.Tensor) -> float:
     r"""Predicted power of rounding noise, :math:`\Delta^2/12`, for step :math:`\Delta` = ``scale``.
 
     Valid when the values are spread over many steps and nothing is clipped; then
@@ -123,7 +123,7 @@ def rounding_noise_variance(scale):
     return float(scale.to(torch.float64)) ** 2 / 12
 
 
-def uniform_sqnr_db(bits):
+def uniform_sqnr_db(bits: int) -> float:
     r"""Predicted SQNR of a signal uniform over the whole quantization range:
     :math:`20\log_{10}(2^b - 1) \approx 6.02\, b` dB.
 

@@ -50,7 +50,7 @@ def _check_agp_arguments(initial_sparsity, final_sparsity, start_step, num_steps
     _check_pruning_steps(start_step, num_steps, step_interval)
 
 
-def agp_pruning_steps(start_step, num_steps, step_interval=1):
+def agp_pruning_steps(start_step: int, num_steps: int, step_interval: int = 1) -> list[int]:
     """The training steps at which AGP prunes: ``t0, t0 + dt, ..., t0 + n*dt`` (n + 1 steps).
 
     Formula: ``t_j = start_step + j * step_interval`` for ``j = 0, ..., num_steps``.
@@ -59,7 +59,8 @@ def agp_pruning_steps(start_step, num_steps, step_interval=1):
     return [start_step + j * step_interval for j in range(num_steps + 1)]
 
 
-def agp_sparsity(step, initial_sparsity, final_sparsity, start_step, num_steps, step_interval=1):
+def agp_sparsity(step: int, initial_sparsity: float, final_sparsity: float, start_step: int,
+                 num_steps: int, step_interval: int = 1) -> float:
     """Target sparsity at training step ``t`` of Zhu & Gupta's gradual (cubic) schedule.
 
     Formula, with ``s_i, s_f, t0, n, dt`` = ``initial_sparsity, final_sparsity, start_step,
@@ -88,7 +89,8 @@ def agp_sparsity(step, initial_sparsity, final_sparsity, start_step, num_steps, 
     return final_sparsity + (initial_sparsity - final_sparsity) * remaining ** 3
 
 
-def agp_schedule(initial_sparsity, final_sparsity, start_step, num_steps, step_interval=1):
+def agp_schedule(initial_sparsity: float, final_sparsity: float, start_step: int, num_steps: int,
+                 step_interval: int = 1) -> list[float]:
     """The AGP target sparsities at the pruning steps :func:`agp_pruning_steps` (n + 1 values).
 
     Formula: ``[agp_sparsity(t_j, ...) for t_j in t0, t0 + dt, ..., t0 + n*dt]``, which is

@@ -24,14 +24,35 @@ import json
 import os
 import random
 import sys
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import models
 from .data import DATA_DIR, get_dataloaders
+
+__all__ = [
+    "CHECKPOINT_DIR",
+    "REPRODUCIBLE_ENV",
+    "BASELINES",
+    "seed_everything",
+    "progress",
+    "train_epoch",
+    "predict",
+    "evaluate",
+    "fit",
+    "checkpoint_path",
+    "load_baseline",
+    "baseline_loaders",
+    "build_baseline",
+    "main",
+    "in_reproducible_env",
+]
 
 # tqdm's monitor is a background thread; the autograder stops every thread a submission started
 # before each test cell (autograder/integrity.py), so the kit's progress bars start none.
@@ -45,21 +66,24 @@ CHECKPOINT_DIR = DATA_DIR / "checkpoints"
 REPRODUCIBLE_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 
-def seed_everything(seed=0):
+def seed_everything(seed: int = 0) -> None:
     """Seed Python's ``random``, NumPy and torch (CPU) with ``seed``."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-def progress(iterable, enabled=True, **kwargs):
+def progress(iterable: Iterable, enabled: bool = True, **kwargs) -> Iterable:
     """A tqdm progress bar on stdout (or the plain iterable when ``enabled`` is False)."""
     if not enabled:
         return iterable
     return tqdm(iterable, **{"file": sys.stdout, "leave": False, "mininterval": 0.5, **kwargs})
 
 
-def train_epoch(model, loader, optimizer, loss_fn=None, after_step=None, show_progress=False):
+def train_epoch(model: nn.Module, loader: Iterable, optimizer: torch.optim.Optimizer,
+                loss_fn: Callable | None = None,
+                after_step: Callable[[nn.Module], object] | None = None,
+                show_progress: bool = False) -> float:
     """One pass over ``loader`` in train mode; returns the mean training loss.
 
     ``after_step(model)`` runs after every ``optimizer.step()``: the hook pruning uses to keep
@@ -81,7 +105,7 @@ def train_epoch(model, loader, optimizer, loss_fn=None, after_step=None, show_pr
 
 
 @torch.no_grad()
-def predict(model, loader):
+def predict(model: nn.Module, loader: Iterable) -> torch.Tensor:
     """Predicted classes (argmax of the logits) for every input of ``loader``, in order.
 
     The model must return a plain tensor of logits (a quantized model's output is one): an
@@ -97,14 +121,16 @@ def predict(model, loader):
     return torch.cat(predictions)
 
 
-def evaluate(model, loader):
+def evaluate(model: nn.Module, loader: Iterable) -> float:
     """Top-1 accuracy in [0, 1] of ``model`` (put in eval mode) on ``loader``."""
     labels = torch.cat([labels for _, labels in loader])
     return (predict(model, loader) == labels).float().mean().item()
 
 
-def fit(model, train_loader, test_loader=None, epochs=10, lr=0.01, weight_decay=5e-4,
-        after_step=None, show_progress=True, log=print):
+def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable | None = None,
+        epochs: int = 10, lr: float = 0.01, weight_decay: float = 5e-4,
+        after_step: Callable[[nn.Module], object] | None = None, show_progress: bool = True,
+        log: Callable[[str], object] | None = print) -> list[dict]:
     """Train with SGD (momentum 0.9) and a cosine learning-rate schedule; return history.
 
     ``history`` is a list of dicts ``{"epoch", "loss", "test_accuracy"}`` (accuracy only when a
@@ -136,12 +162,12 @@ BASELINES = {
 }
 
 
-def checkpoint_path(name):
+def checkpoint_path(name: str) -> Path:
     """``data/checkpoints/<name>.pt``."""
     return CHECKPOINT_DIR / f"{name}.pt"
 
 
-def load_baseline(name="digits_cnn"):
+def load_baseline(name: str = "digits_cnn") -> nn.Module:
     """A fresh model of baseline ``name`` with its trained weights, in eval mode."""
     if name not in BASELINES:
         raise ValueError(f"name must be one of {sorted(BASELINES)}, got {name!r}")
@@ -150,13 +176,14 @@ def load_baseline(name="digits_cnn"):
     return model.eval()
 
 
-def baseline_loaders(name="digits_cnn", batch_size=64, seed=0):
+def baseline_loaders(name: str = "digits_cnn", batch_size: int = 64,
+                     seed: int = 0) -> tuple[DataLoader, DataLoader]:
     """The (train, test) loaders baseline ``name`` was trained and evaluated with."""
     return get_dataloaders("digits", batch_size=batch_size, seed=seed,
                            image_size=BASELINES[name][1])
 
 
-def build_baseline(name, seed=0):
+def build_baseline(name: str, seed: int = 0) -> tuple[nn.Module, dict]:
     """Train baseline ``name`` from ``seed`` (one thread, for reproducibility); return (model, info)."""
     cls, _, epochs, lr = BASELINES[name]
     torch.set_num_threads(1)
@@ -170,7 +197,7 @@ def build_baseline(name, seed=0):
     return model.eval(), info
 
 
-def main(names=None):
+def main(names: Iterable[str] | None = None) -> None:
     """Rebuild the baseline checkpoints (``python -m utils.train [name ...]``)."""
     CHECKPOINT_DIR.mkdir(parents=True, exist_ok=True)
     for name in names or BASELINES:
@@ -180,7 +207,7 @@ def main(names=None):
         print(f"wrote {checkpoint_path(name)}: test accuracy {info['test_accuracy']:.4f}")
 
 
-def in_reproducible_env(environ=os.environ):
+def in_reproducible_env(environ: Mapping[str, str] = os.environ) -> bool:
     """True when every variable of :data:`REPRODUCIBLE_ENV` is set as it says."""
     return all(environ.get(name) == value for name, value in REPRODUCIBLE_ENV.items())
 
