@@ -32,6 +32,14 @@ SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
 MUTANT_ID = re.compile(r"(?P<answer>\w+)/[\w-]+")
 
 
+def _answer_cell(mutant_id: str) -> str:
+    """The answer cell a mutant id names (the part before the slash); ValueError if malformed."""
+    match = MUTANT_ID.fullmatch(mutant_id) if isinstance(mutant_id, str) else None
+    if match is None:
+        raise ValueError(f"a mutant id is 'answer_cell/what-goes-wrong', got {mutant_id!r}")
+    return match["answer"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Mutant:
     id: str           # "<answer>/<slug>": the answer cell it replaces, then the mistake, short
@@ -41,14 +49,13 @@ class Mutant:
     rerun: tuple[str, ...] = ()  # grade_ids of cells between answer and test that rebuild state
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not MUTANT_ID.fullmatch(self.id):
-            raise ValueError(f"a mutant id is 'answer_cell/what-goes-wrong', got {self.id!r}")
+        _answer_cell(self.id)
         object.__setattr__(self, "rerun", tuple(self.rerun))
 
     @property
     def answer(self) -> str:
         """grade_id of the answer cell the mutant replaces (the part of its id before the slash)."""
-        return MUTANT_ID.fullmatch(self.id)["answer"]
+        return _answer_cell(self.id)
 
 
 def lab_mutants(lab: str) -> list[Mutant]:
@@ -86,7 +93,7 @@ def edited_many(lab: str, id: str, *, edits: Sequence[tuple[str, str]], caught_b
     """The mutant ``id`` made by several edits ``[(old, new), ...]`` of the answer cell ``id``
     names, applied in order (each ``old`` must be in the source as edited so far, else
     ValueError)."""
-    answer = Mutant(id=id, source="", caught_by=caught_by, why=why).answer
+    answer = _answer_cell(id)
     source = solution_answers(lab)[answer]
     for old, new in edits:
         if old not in source:
