@@ -1,6 +1,8 @@
 """utils.observers against PyTorch's observers (min-max, per-channel, moving average),
 torch.quantile (percentile) and sensible behaviour (MSE search), plus bad input."""
 
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -9,6 +11,7 @@ from torch.ao.quantization import observer as torch_observers
 from utils.quant_error import mse
 from utils.observers import (
     MinMaxObserver,
+    ObserverBase,
     MovingAverageMinMaxObserver,
     MSEObserver,
     PercentileObserver,
@@ -16,7 +19,7 @@ from utils.observers import (
     mse_optimal_range,
     percentile_range,
 )
-from utils.quantization import Scheme, dequantize, quantize
+from utils.quantization import Scheme, ZeroPointRule, dequantize, quantize
 
 
 # Hundreds of ATen calls on tiny tensors: one intra-op thread keeps this file fast.
@@ -347,6 +350,36 @@ def test_observers_reject_bad_channels(observer_class):
 def test_observers_reject_bad_arguments(observer_class, kwargs, error, name):
     with pytest.raises(error, match=name):
         observer_class(**kwargs)
+
+
+@pytest.mark.parametrize("observer_class, own", [
+    (MinMaxObserver, None), (MovingAverageMinMaxObserver, "averaging_constant"),
+    (PercentileObserver, "percentile"), (MSEObserver, "num_candidates")])
+def test_observers_share_keyword_only_options_and_add_their_own(observer_class, own):
+    """One base takes the shared options, keyword-only; each observer adds one parameter."""
+    assert issubclass(observer_class, ObserverBase)
+    parameters = inspect.signature(observer_class.__init__).parameters
+    assert [p for p in parameters if p not in ("self", "options")] == ([own] if own else [])
+    base = inspect.signature(ObserverBase.__init__).parameters
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for n, p in base.items() if n != "self")
+    with pytest.raises(TypeError):
+        observer_class(0.5, 4) if own else observer_class(4)   # bits given by position
+    observer = observer_class(bits=4, scheme=Scheme.SYMMETRIC, signed=True, ch_axis=0)
+    assert (observer.quant_min, observer.quant_max, observer.scheme, observer.ch_axis) == \
+        (-8, 7, Scheme.SYMMETRIC, 0)
+    assert observer.zero_point_rule is ZeroPointRule.ZERO
+
+
+def test_explicit_range_is_customized_and_bits_range_is_inferred():
+    """PyTorch's has_customized_qrange: 127 on an explicit 0..255, 128 on quint8's default."""
+    explicit = MinMaxObserver(quant_min=0, quant_max=255, scheme=Scheme.SYMMETRIC)
+    default = MinMaxObserver(bits=8, scheme=Scheme.SYMMETRIC)
+    assert explicit.zero_point_rule is ZeroPointRule.LOWER_MIDPOINT
+    assert default.zero_point_rule is ZeroPointRule.UPPER_MIDPOINT
+    x = torch.tensor([-1.0, 2.0])
+    explicit(x), default(x)
+    assert explicit.calculate_qparams()[1].item() == 127
+    assert default.calculate_qparams()[1].item() == 128
 
 
 @pytest.mark.parametrize("kwargs, error, name", [

@@ -184,6 +184,43 @@ def test_symmetric_zero_point_follows_torch_rule():
     assert choose_qparams(-1.0, 1.0, 0, 255, scheme=Scheme.SYMMETRIC)[1].item() == 128
 
 
+@pytest.mark.parametrize("quant_min, quant_max, rule", [
+    (-128, 127, ZeroPointRule.ZERO), (-8, 7, ZeroPointRule.ZERO),
+    (0, 255, ZeroPointRule.UPPER_MIDPOINT), (0, 65535, ZeroPointRule.UPPER_MIDPOINT),
+    (0, 15, ZeroPointRule.LOWER_MIDPOINT), (0, 127, ZeroPointRule.LOWER_MIDPOINT)])
+def test_zero_point_rule_infer_is_the_default_of_choose_qparams(quant_min, quant_max, rule):
+    assert ZeroPointRule.infer(quant_min, quant_max) is rule
+    implicit = choose_qparams(-0.3, 0.9, quant_min, quant_max, scheme=Scheme.SYMMETRIC)
+    explicit = choose_qparams(-0.3, 0.9, quant_min, quant_max, scheme=Scheme.SYMMETRIC,
+                              zero_point_rule=rule)
+    assert_same_qparams(implicit, explicit)
+    assert implicit[1].item() == rule.zero_point(quant_min, quant_max)
+
+
+def test_zero_point_rule_of_the_integer_type():
+    assert ZeroPointRule.of(signed=True, customized=False) is ZeroPointRule.ZERO
+    assert ZeroPointRule.of(signed=True, customized=True) is ZeroPointRule.ZERO
+    assert ZeroPointRule.of(signed=False, customized=False) is ZeroPointRule.UPPER_MIDPOINT
+    assert ZeroPointRule.of(signed=False, customized=True) is ZeroPointRule.LOWER_MIDPOINT
+    assert ZeroPointRule.UPPER_MIDPOINT.zero_point(0, 255) == 128
+    assert ZeroPointRule.LOWER_MIDPOINT.zero_point(0, 255) == 127
+    with pytest.raises(TypeError, match="customized must be a bool"):
+        ZeroPointRule.of(signed=False, customized=None)
+
+
+def test_the_affine_scheme_does_not_use_the_zero_point_rule():
+    for rule in ZeroPointRule:
+        assert_same_qparams(choose_qparams(-0.3, 0.9, 0, 255, zero_point_rule=rule),
+                            choose_qparams(-0.3, 0.9, 0, 255, scheme=Scheme.AFFINE))
+
+
+def test_choose_qparams_options_are_keyword_only():
+    with pytest.raises(TypeError, match="positional"):
+        choose_qparams(-1.0, 1.0, 0, 255, Scheme.SYMMETRIC)
+    with pytest.raises(TypeError, match="positional"):
+        symmetric_zero_point(0, 255, ZeroPointRule.ZERO)
+
+
 def test_choose_qparams_symmetric_customized_0_255_equals_torch():
     min_val, max_val = torch.tensor(-0.3), torch.tensor(0.9)
     ours = choose_qparams(min_val, max_val, 0, 255, scheme=Scheme.SYMMETRIC,
