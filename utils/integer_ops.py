@@ -486,8 +486,9 @@ class _IntegerLayer(nn.Module):
     quantized_type = None      # the torch.ao.nn.quantized class this one reproduces
     fused_relu_type = None     # its ReLU-fused variant (the clamp starts at the zero point)
 
-    def __init__(self, weight_q, weight_scale, weight_zero_point, bias, scale, zero_point,
-                 relu=False):
+    def __init__(self, weight_q: torch.Tensor, weight_scale: float | torch.Tensor,
+                 weight_zero_point: int | torch.Tensor, bias: torch.Tensor | None, scale: float,
+                 zero_point: int, relu: bool = False) -> None:
         super().__init__()
         self.register_buffer("weight_q", _as_int64(weight_q, "weight_q"))
         self.register_buffer("weight_scale", torch.as_tensor(weight_scale, dtype=torch.float64))
@@ -585,8 +586,10 @@ class IntegerConv2d(_IntegerLayer):
     quantized_type = nnq.Conv2d
     fused_relu_type = nniq.ConvReLU2d
 
-    def __init__(self, weight_q, weight_scale, weight_zero_point, bias, scale, zero_point,
-                 relu=False, stride=1, padding=0, dilation=1):
+    def __init__(self, weight_q: torch.Tensor, weight_scale: float | torch.Tensor,
+                 weight_zero_point: int | torch.Tensor, bias: torch.Tensor | None, scale: float,
+                 zero_point: int, relu: bool = False, stride: _Pair = 1, padding: _Pair = 0,
+                 dilation: _Pair = 1) -> None:
         super().__init__(weight_q, weight_scale, weight_zero_point, bias, scale, zero_point, relu)
         self.stride, self.padding, self.dilation = stride, padding, dilation
 

@@ -545,7 +545,8 @@ class FakeQuantizeSTE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, scale, zero_point, quant_min, quant_max):
+    def forward(ctx, x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor,
+                quant_min: int, quant_max: int) -> torch.Tensor:
         steps = _rounded_steps(x, scale)
         grid = steps + zero_point.to(steps.dtype)
         tested = grid if scale.dim() else steps.to(torch.float64) + zero_point.to(torch.float64)
@@ -554,7 +555,7 @@ class FakeQuantizeSTE(torch.autograd.Function):
         return _fake_quantized_values(q, scale, zero_point, x.dtype)
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (not_clipped,) = ctx.saved_tensors
         return grad_output * not_clipped, None, None, None, None
 
