@@ -1,0 +1,35 @@
+"""Argument checks of the ``autograder`` package: one home, one contract each.
+
+Every check takes the value first and the argument's name second, ``check(value, name)``, as
+:mod:`utils.checks` does, and its error names the argument and says what is allowed.
+``check_*`` functions return None and raise; ``as_*`` functions return the value in its one
+form (a list without repeats) and raise.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+__all__ = ["check_positive_int", "check_positive_seconds", "as_student_list"]
+
+
+def check_positive_int(value: object, name: str) -> None:
+    """Raise ValueError unless ``value`` is an int >= 1 (a count: jobs, submissions)."""
+    if not (isinstance(value, int) and value >= 1):
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def check_positive_seconds(value: Optional[float], name: str) -> None:
+    """Raise ValueError unless ``value`` is None (the configured default) or a number > 0."""
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def as_student_list(value: Optional[Iterable[str]], name: str = "students") -> Optional[list[str]]:
+    """``value`` as a list of student ids without repeats (None stays None: every student).
+    A single string is refused (TypeError): it would read as one id per character."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise TypeError(f"{name}: give a list of student ids, not the string {value!r}")
+    return list(dict.fromkeys(value))
