@@ -17,71 +17,82 @@ For the kit's maintainers:
   throughput           time N submissions of every lab graded serially and in parallel
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Optional, Sequence
 
-from . import course, student_kit
+from . import student_kit
+from .course import Course, execute_in_place
+
+__all__ = ["parser", "main"]
 
 
-def cmd_release(args):
-    changes = course.release(args.labs)
+def cmd_release(args: argparse.Namespace) -> int:
+    changes = Course().release(args.labs)
     print("\n".join(f"labs/{line}" for line in changes)
           or "labs/ is unchanged: the release already matched solutions/")
     return 0
 
 
-def cmd_collect(args):
+def cmd_collect(args: argparse.Namespace) -> int:
     from . import collect
 
     source = Path(args.source)
     if source.is_file():
-        result = collect.collect_zip(source, args.lab, regexp=args.regexp or collect.DEFAULT_ZIP_REGEXP)
+        result = collect.collect_zip(source, args.lab,
+                                     regexp=args.regexp or collect.DEFAULT_ZIP_REGEXP)
     else:
         result = collect.collect_folder(source, args.lab)
     print(collect.format_collect_result(result))
     return 0
 
 
-def cmd_autograde(args):
+def cmd_autograde(args: argparse.Namespace) -> int:
     from .autograde import autograde, format_outcomes
 
-    outcomes = autograde(args.labs, args.student, jobs=args.jobs, timeout=args.timeout,
-                         limit=args.limit, unsafe_no_sandbox=args.unsafe_no_sandbox)
+    course = Course()
+    outcomes = autograde(args.labs, args.student, course=course, jobs=args.jobs,
+                         timeout=args.timeout, limit=args.limit,
+                         unsafe_no_sandbox=args.unsafe_no_sandbox)
     print(format_outcomes(outcomes))
     failed = [o for o in outcomes if o.status != "graded"]
     print(f"{len(outcomes) - len(failed)} of {len(outcomes)} submissions graded; reports in "
-          f"{course.REPO / 'grading' / 'reports'}")
+          f"{course.reports_folder}")
     return int(bool(failed))
 
 
-def cmd_feedback(args):
+def cmd_feedback(args: argparse.Namespace) -> int:
     from .feedback import generate_feedback, graded_students
 
-    labs = args.labs or [lab for lab in course.lab_names() if graded_students(lab)]
+    course = Course()
+    labs = args.labs or [lab for lab in course.lab_names() if graded_students(course, lab)]
     if not labs:
         raise FileNotFoundError("nothing graded yet: run autograde first")
     for lab in labs:
-        for path in generate_feedback(lab, args.student):
+        for path in generate_feedback(lab, args.student, course=course):
             print(path)
     return 0
 
 
-def cmd_export(args):
+def cmd_export(args: argparse.Namespace) -> int:
     from . import export
 
-    export.export_grades(args.csv)
-    rows = export.exercise_summary()
+    course = Course()
+    export.export_grades(args.csv, course)
+    rows = export.exercise_summary(course)
     export.write_summary(rows, args.summary_csv, args.summary_png)
     print(export.format_summary(rows))
     print(f"grades: {args.csv}\nper-exercise summary: {args.summary_csv}, {args.summary_png}")
     return 0
 
 
-def cmd_student_kit(args):
+def cmd_student_kit(args: argparse.Namespace) -> int:
     allowed = student_kit.build(args.output)
     with zipfile.ZipFile(args.output) as archive:
         count = len(archive.namelist())
@@ -91,18 +102,21 @@ def cmd_student_kit(args):
     return 0
 
 
-def cmd_execute_solutions(args):
+def cmd_execute_solutions(args: argparse.Namespace) -> int:
+    course = Course()
     for lab in args.labs or course.lab_names():
         print(f"executing {course.solution_notebook(lab)}")
-        course.execute_in_place(course.solution_notebook(lab))
+        execute_in_place(course.solution_notebook(lab))
     return 0
 
 
-def cmd_check(args):
+def cmd_check(args: argparse.Namespace) -> int:
+    from .scratch import grade_solution_and_release
+
     failures = 0
-    for lab in args.labs or course.lab_names():
+    for lab in args.labs or Course().lab_names():
         with tempfile.TemporaryDirectory() as tmp:
-            scores = course.check_lab(lab, tmp)
+            scores = grade_solution_and_release(lab, tmp)
         for student, cells in scores.items():
             print(f"{lab} / {student}:")
             for grade_id, (score, max_score) in cells.items():
@@ -113,10 +127,11 @@ def cmd_check(args):
     return int(failures > 0)
 
 
-def cmd_mutants(args):
+def cmd_mutants(args: argparse.Namespace) -> int:
     from .mutants import lab_mutants
     from .mutation import run_mutants
 
+    course = Course()
     missed = 0
     for lab in args.labs or course.lab_names():
         for result in run_mutants(course.solution_notebook(lab), lab_mutants(lab)):
@@ -126,15 +141,15 @@ def cmd_mutants(args):
     return int(missed > 0)
 
 
-def cmd_throughput(args):
+def cmd_throughput(args: argparse.Namespace) -> int:
     from .throughput import format_measure, measure
 
     print(format_measure(measure(args.submissions, args.jobs, args.labs)))
     return 0
 
 
-def parser():
-    grading = course.REPO / "grading"
+def parser() -> argparse.ArgumentParser:
+    grading = Course().grading_folder
     main = argparse.ArgumentParser(prog="python -m autograder", description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = main.add_subparsers(dest="command", required=True, metavar="command")
@@ -187,7 +202,7 @@ def parser():
     return main
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     cli = parser()
     args = cli.parse_args(argv)
     try:

@@ -4,14 +4,17 @@ Each submission (a lab of a student) is graded by its own ``nbgrader autograde <
 <id>`` process. With ``jobs=1`` the processes run one after another on the course gradebook:
 that is plain nbgrader, the reference. With ``jobs > 1`` they run side by side, each on a private
 copy of the gradebook (SQLite does not take concurrent writers well), and each graded submission
-is then copied into the course gradebook in a fixed order (:func:`gradebook.copy_submission`),
-so the gradebook ends up as the serial run leaves it (``tests/test_autograde.py`` compares them).
+is then merged into the course gradebook in a fixed order
+(:func:`gradebook.merge_graded_submission`), so the gradebook ends up as the serial run leaves it
+(``tests/test_autograde.py`` compares them).
 
-Every run first backs the gradebook up (``grading/backups/``). A submission that fails is
-reported and skipped, never allowed to stop the others; what each one did (timeouts, a crash,
-restored functions) is in ``grading/reports/<lab>/<student>.json`` (written by
-:class:`autograder.execution.GuardedExecute`) and nbgrader's log next to it.
+Every run first backs the gradebook up (``grading/backups/``, :func:`gradebook.backup`). A
+submission that fails is reported and skipped, never allowed to stop the others; what each one
+did (timeouts, a crash, restored functions) is in ``grading/reports/<lab>/<student>.json``
+(written by :class:`autograder.execution.GuardedExecute`) and nbgrader's log next to it.
 """
+
+from __future__ import annotations
 
 import json
 import os
@@ -22,9 +25,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Optional
 
-from . import course as course_dir
 from . import gradebook, sandbox
+from .checks import as_student_list, check_positive_int, check_positive_seconds
+from .course import BIN, Course, nbgrader_environment
+
+__all__ = ["NBGRADER_OVERHEAD_SECONDS", "Outcome", "submitted_students", "report_path",
+           "autograde", "chosen_submissions", "format_outcomes"]
 
 # Time on top of the wall-clock limit for nbgrader itself (start-up, sanitizing, saving).
 NBGRADER_OVERHEAD_SECONDS = 120
@@ -43,36 +51,28 @@ class Outcome:
     scores: dict = field(default_factory=dict)   # grade_id -> (score, max_score)
 
     @property
-    def score(self):
+    def score(self) -> float:
         return sum(s for s, _ in self.scores.values() if s is not None)
 
     @property
-    def max_score(self):
+    def max_score(self) -> float:
         return sum(m for _, m in self.scores.values())
 
 
-def submitted_students(lab, course=course_dir.REPO):
-    """Students with a submission of ``lab`` in ``grading/submitted/``, sorted."""
-    root = Path(course) / "grading" / "submitted"
-    return sorted(p.parent.name for p in root.glob(f"*/{lab}") if p.is_dir())
+def submitted_students(course: Course, lab: str) -> list[str]:
+    """Students with a submission of ``lab`` in the course's submitted folder, sorted."""
+    return course.students_in(course.submitted_directory, lab)
 
 
-def report_path(lab, student, course=course_dir.REPO, suffix=".json"):
-    return Path(course) / "grading" / "reports" / lab / f"{student}{suffix}"
+def report_path(course: Course, lab: str, student: str, suffix: str = ".json") -> Path:
+    """The grading report of one submission (``suffix=".log"``: nbgrader's log)."""
+    return course.reports_folder / lab / f"{student}{suffix}"
 
 
-def check_positive_integer(name, value):
-    if not (isinstance(value, int) and value >= 1):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_positive(name, value):
-    if value is not None and not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-
-
-def autograde(labs=None, students=None, course=course_dir.REPO, jobs=1, timeout=None, limit=None,
-              nbgrader_options=(), unsafe_no_sandbox=False):
+def autograde(labs: Optional[Iterable[str]] = None, students: Optional[Iterable[str]] = None,
+              course: Optional[Course] = None, jobs: int = 1, timeout: Optional[float] = None,
+              limit: Optional[float] = None, nbgrader_options: Iterable[str] = (),
+              unsafe_no_sandbox: bool = False) -> list[Outcome]:
     """Autograde ``students``' submissions (default: all submitted) of ``labs`` (default: all).
 
     jobs     processes side by side (1: plain nbgrader, one after another)
@@ -83,43 +83,47 @@ def autograde(labs=None, students=None, course=course_dir.REPO, jobs=1, timeout=
              (default False: each kernel runs in :mod:`autograder.sandbox`, and grading refuses
              to start where bubblewrap cannot run)
 
+    course    the :class:`Course` (default: this repository's)
+
     Returns an :class:`Outcome` per submission, in (lab, student) order.
     """
-    labs = course_dir.checked_labs(labs, course)
-    check_positive_integer("jobs", jobs)
-    _check_positive("timeout", timeout)
-    _check_positive("limit", limit)
+    course = course or Course()
+    labs = course.known_labs(labs)
+    check_positive_int(jobs, "jobs")
+    check_positive_seconds(timeout, "timeout")
+    check_positive_seconds(limit, "limit")
     if not unsafe_no_sandbox:
         sandbox.check_available()
-    submitted = {lab: submitted_students(lab, course)
-                 for lab in labs or course_dir.lab_names(course)}
+    submitted = {lab: submitted_students(course, lab) for lab in labs or course.lab_names()}
     tasks = chosen_submissions(submitted, students, every_lab=not labs, course=course)
 
     gradebook.backup(course)
     for lab in dict.fromkeys(lab for lab, _ in tasks):
-        gradebook.ensure_lab(lab, course)
+        gradebook.ensure_lab(course, lab)
 
     options = _options(timeout, limit, unsafe_no_sandbox) + list(nbgrader_options)
-    hard_limit = (limit or _configured_limit(course)) + NBGRADER_OVERHEAD_SECONDS
+    hard_limit = (limit or course.wall_clock_limit) + NBGRADER_OVERHEAD_SECONDS
     if jobs == 1:
         outcomes = [_grade(course, lab, student, options, hard_limit) for lab, student in tasks]
     else:
         outcomes = _grade_in_parallel(course, tasks, options, hard_limit, jobs)
     for outcome in outcomes:
         if outcome.status == "graded":
-            outcome.scores = course_dir.cell_scores(course, outcome.lab, outcome.student)
+            outcome.scores = gradebook.cell_scores(course, outcome.lab, outcome.student)
     return outcomes
 
 
-def chosen_submissions(submitted, students=None, every_lab=False, course=course_dir.REPO):
+def chosen_submissions(submitted: dict[str, list[str]], students: Optional[Iterable[str]] = None,
+                       every_lab: bool = False, course: Optional[Course] = None
+                       ) -> list[tuple[str, str]]:
     """The (lab, student) pairs to grade, lab by lab; ``submitted`` is {lab: students who
     submitted it}. ``students=None`` takes every submission. Named students must have submitted
     every lab named; with ``every_lab`` (no lab named) the labs they submitted are taken, and
     each must have submitted at least one."""
-    students = course_dir.checked_students(students)
+    students = as_student_list(students)
     if students is None:
         return [(lab, student) for lab, names in submitted.items() for student in names]
-    folder = Path(course) / "grading" / "submitted"
+    folder = (course or Course()).submitted_folder
     if every_lab:
         nowhere = sorted(set(students) - {s for names in submitted.values() for s in names})
         if nowhere:
@@ -144,19 +148,11 @@ def _options(timeout, limit, unsafe_no_sandbox=False):
     return options
 
 
-def _configured_limit(course):
-    """``GuardedExecute.wall_clock_limit`` as nbgrader_config.py sets it."""
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    return float(config.GuardedExecute.get("wall_clock_limit", 600))
-
-
 def _grade_in_parallel(course, tasks, options, hard_limit, jobs):
     with tempfile.TemporaryDirectory(prefix="autograde-") as scratch:
         def work(task):
             lab, student = task
-            private = gradebook.copy_to(Path(scratch) / f"{lab}-{student}.db", course)
+            private = gradebook.copy_to(course, Path(scratch) / f"{lab}-{student}.db")
             db_option = f"--CourseDirectory.db_url={gradebook.url(private)}"
             return _grade(course, lab, student, options + [db_option], hard_limit), private
 
@@ -164,22 +160,21 @@ def _grade_in_parallel(course, tasks, options, hard_limit, jobs):
             results = list(pool.map(work, tasks))      # in task order, whatever finished first
         for (outcome, private), (lab, student) in zip(results, tasks):
             if outcome.status == "graded":
-                gradebook.copy_submission(private, gradebook.path(course), lab, student)
+                gradebook.merge_graded_submission(private, course.gradebook_path, lab, student)
     return [outcome for outcome, _ in results]
 
 
 def _grade(course, lab, student, options, hard_limit):
     """Run ``nbgrader autograde`` for one submission; its log goes next to its report."""
-    report = report_path(lab, student, course)
+    report = report_path(course, lab, student)
     report.unlink(missing_ok=True)
-    log = report_path(lab, student, course, suffix=".log")
+    log = report_path(course, lab, student, suffix=".log")
     log.parent.mkdir(parents=True, exist_ok=True)
-    command = [str(course_dir.BIN / "nbgrader"), "autograde", lab, f"--student={student}",
+    command = [str(BIN / "nbgrader"), "autograde", lab, f"--student={student}",
                "--force", *options]
-    env = dict(os.environ, PATH=f"{course_dir.BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     started = time.monotonic()
     with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=course, env=env, stdout=out,
+        process = subprocess.Popen(command, cwd=course.root, env=nbgrader_environment(), stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         try:
             code = process.wait(timeout=hard_limit)
@@ -200,7 +195,7 @@ def _grade(course, lab, student, options, hard_limit):
                    execution_seconds=details.get("seconds"))
 
 
-def format_outcomes(outcomes):
+def format_outcomes(outcomes: Iterable[Outcome]) -> str:
     """One line per submission: score, time, and what went wrong if anything did."""
     lines = []
     for o in outcomes:

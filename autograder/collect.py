@@ -26,6 +26,8 @@ Both return a ``CollectResult``: the students collected and the entries skipped,
 reason (a class of 200 is not held up by one odd submission).
 """
 
+from __future__ import annotations
+
 import json
 import os
 import re
@@ -33,12 +35,18 @@ import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
-from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.coursedir import CourseDirectory
-from traitlets.config.loader import PyFileConfigLoader
+from nbgrader.api import Gradebook
 
-from .course import REPO, lab_names, run_nbgrader
+from . import gradebook
+from .course import Course
+
+__all__ = ["STUDENT_ID", "STUDENT_ID_RULE", "DEFAULT_ZIP_REGEXP", "ARCHIVE_NAME", "Skipped",
+           "CollectResult", "format_collect_result", "check_released", "add_students",
+           "problem_with", "collect_folder", "find_notebook", "copy_notebook", "collect_zip",
+           "discard", "check_regexp", "run_zip_collect", "log_messages", "skipped_files",
+           "collected_files", "name_in_zip"]
 
 # A student id names a folder and a gradebook row: letters, digits, _ - . @, not starting with
 # a dot or a dash (so never ".", "..", a hidden folder or something that reads as an option).
@@ -53,7 +61,6 @@ STUDENT_ID_RULE = "letters, digits, _ - . @, starting with a letter, digit, _ or
 DEFAULT_ZIP_REGEXP = (r"(?P<student_id>[A-Za-z0-9.@-]+)(?:_LATE)?_\d+_\d+_"
                       r"(?P<file_id>[^/]+?)(?:-\d+)?\.ipynb")
 
-DOWNLOADED = Path("grading", "downloaded")   # zip_collect's working area, inside the course
 ARCHIVE_NAME = "submissions"                 # the copy of the zip: archive/submissions.zip
 
 
@@ -69,11 +76,11 @@ class CollectResult:
     collected: list = field(default_factory=list)   # student ids, sorted
     skipped: list = field(default_factory=list)     # Skipped entries
 
-    def __str__(self):
+    def __str__(self) -> str:
         return format_collect_result(self)
 
 
-def format_collect_result(result):
+def format_collect_result(result: CollectResult) -> str:
     """One line for the instructor, e.g. ``collected 3 submissions of 00_orientation: alice, bob,
     carol; skipped 1: dave (no 00_orientation.ipynb)``."""
     plural = "" if len(result.collected) == 1 else "s"
@@ -86,44 +93,26 @@ def format_collect_result(result):
     return text
 
 
-# --- the course: its nbgrader configuration, gradebook and submitted folders -------------------
+# --- the course: its gradebook and submitted folders --------------------------------------------
 
-def course_directory(course=REPO):
-    """nbgrader's ``CourseDirectory`` of ``course``, configured by its ``nbgrader_config.py``."""
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    return CourseDirectory(config=config)
-
-
-def submission_folder(coursedir, lab, student):
-    """Where nbgrader looks for ``student``'s submission of ``lab``."""
-    return Path(coursedir.format_path(coursedir.submitted_directory, student, lab))
-
-
-def check_lab(lab, coursedir):
+def check_released(course: Course, lab: str) -> None:
     """Fail unless ``lab`` is a lab of the course and was released (so is in the gradebook)."""
-    labs = lab_names(coursedir.root)
+    labs = course.lab_names()
     if lab not in labs:
         raise ValueError(f"lab: {lab!r} is not a lab of this course; expected one of {labs}")
-    never_released = ValueError(f"lab: {lab!r} is not in the gradebook: it was never released "
-                                f"in this course; run the release first (make release)")
-    sqlite_file = coursedir.db_url.removeprefix("sqlite:///")
-    if sqlite_file != coursedir.db_url and not Path(sqlite_file).is_file():
-        raise never_released   # (opening a gradebook that does not exist would create one)
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
-        try:
-            gradebook.find_assignment(lab)
-        except MissingEntry:
-            raise never_released from None
+    if not gradebook.has_lab(course, lab):
+        raise ValueError(f"lab: {lab!r} is not in the gradebook: it was never released "
+                         f"in this course; run the release first (make release)")
 
 
-def add_students(coursedir, students):
+def add_students(course: Course, students: list[str]) -> None:
     """Add ``students`` to the gradebook (those already there are left as they are)."""
-    with Gradebook(coursedir.db_url, coursedir.course_id) as gradebook:
+    with Gradebook(course.gradebook_url, course.course_id) as book:
         for student in students:
-            gradebook.update_or_create_student(student)
+            book.update_or_create_student(student)
 
 
-def problem_with(student, notebook):
+def problem_with(student: str, notebook: str | os.PathLike) -> Optional[str]:
     """Why ``notebook`` cannot be ``student``'s submission, or None when it can."""
     if not STUDENT_ID.fullmatch(student):
         return f"student id {student!r} is not allowed: use {STUDENT_ID_RULE}"
@@ -139,7 +128,8 @@ def problem_with(student, notebook):
 
 # --- 1. a folder laid out per student ------------------------------------------------------------
 
-def collect_folder(folder, lab, course=REPO):
+def collect_folder(folder: str | os.PathLike, lab: str, course: Optional[Course] = None
+                   ) -> CollectResult:
     """Copy each student's notebook of ``lab`` from ``folder`` into the course's submissions.
 
     ``folder`` holds one folder per student, named with the student's id, containing
@@ -147,17 +137,18 @@ def collect_folder(folder, lab, course=REPO):
     A collected submission replaces the student's earlier one. Skipped, with a reason: entries
     that are not folders, student ids that are not safe (see ``STUDENT_ID``), folders without the
     notebook or with both layouts, and notebooks that are not valid notebook JSON.
+    ``course``: the :class:`Course` (default: this repository's).
     """
     folder = Path(folder)
-    coursedir = course_directory(course)
+    course = course or Course()
     if not folder.is_dir():
         raise ValueError(f"folder: {str(folder)!r} is not a directory (expected one folder "
                          f"per student, each holding {lab}.ipynb)")
-    submitted = (Path(coursedir.root) / coursedir.submitted_directory).resolve()
+    submitted = course.submitted_folder.resolve()
     if folder.resolve().is_relative_to(submitted):
         raise ValueError(f"folder: {str(folder)!r} is inside the course's submissions "
                          f"{str(submitted)!r}; collect from a folder outside it")
-    check_lab(lab, coursedir)
+    check_released(course, lab)
 
     result = CollectResult(lab)
     for entry in sorted(folder.iterdir()):
@@ -166,13 +157,13 @@ def collect_folder(folder, lab, course=REPO):
         if reason:
             result.skipped.append(Skipped(entry.name, reason))
         else:
-            copy_submission(notebook, submission_folder(coursedir, lab, entry.name), lab)
+            copy_notebook(notebook, course.submission_folder(lab, entry.name), lab)
             result.collected.append(entry.name)
-    add_students(coursedir, result.collected)
+    add_students(course, result.collected)
     return result
 
 
-def find_notebook(student_folder, lab):
+def find_notebook(student_folder: Path, lab: str) -> tuple[Optional[Path], Optional[str]]:
     """(notebook, None): the one notebook of ``lab`` in ``student_folder``; else (None, reason)."""
     if not student_folder.is_dir():
         return None, "not a student folder"
@@ -186,7 +177,7 @@ def find_notebook(student_folder, lab):
     return found[0], None
 
 
-def copy_submission(notebook, target, lab):
+def copy_notebook(notebook: str | os.PathLike, target: Path, lab: str) -> None:
     """Make ``target`` hold a copy of ``notebook`` as ``<lab>.ipynb``, with its timestamp.txt."""
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -198,7 +189,8 @@ def copy_submission(notebook, target, lab):
 
 # --- 2. a zip from a learning platform -----------------------------------------------------------
 
-def collect_zip(archive, lab, course=REPO, regexp=DEFAULT_ZIP_REGEXP):
+def collect_zip(archive: str | os.PathLike, lab: str, course: Optional[Course] = None,
+                regexp: str = DEFAULT_ZIP_REGEXP) -> CollectResult:
     """Collect the submissions of ``lab`` in a learning platform's zip with ``nbgrader
     zip_collect``.
 
@@ -216,28 +208,30 @@ def collect_zip(archive, lab, course=REPO, regexp=DEFAULT_ZIP_REGEXP):
     (nbgrader autogrades only ``<lab>.ipynb``), unsafe student ids and invalid notebooks. A
     collected submission replaces the student's earlier one; two notebooks of one student in the
     zip make nbgrader stop (RuntimeError). ``archive`` itself is only copied.
+    ``course``: the :class:`Course` (default: this repository's).
     """
     archive = Path(archive)
-    coursedir = course_directory(course)
+    course = course or Course()
     if not archive.is_file():
         raise ValueError(f"archive: {str(archive)!r} is not a file (expected a .zip "
                          f"downloaded from the learning platform)")
     if not zipfile.is_zipfile(archive):
         raise ValueError(f"archive: {str(archive)!r} is not a zip file")
     check_regexp(regexp)
-    check_lab(lab, coursedir)
+    check_released(course, lab)
 
-    archive_folder = Path(coursedir.root) / DOWNLOADED / lab / "archive"
+    downloaded = course.folder(course.downloaded_directory)
+    archive_folder = downloaded / lab / "archive"
     shutil.rmtree(archive_folder, ignore_errors=True)   # only this zip is collected
     archive_folder.mkdir(parents=True)
     shutil.copyfile(archive, archive_folder / f"{ARCHIVE_NAME}.zip")
 
-    log = run_zip_collect(lab, coursedir, regexp)
-    extracted = Path(coursedir.root) / DOWNLOADED / lab / "extracted" / ARCHIVE_NAME
+    log = run_zip_collect(course, lab, regexp)
+    extracted = downloaded / lab / "extracted" / ARCHIVE_NAME
     result = CollectResult(lab)
     for file, reason in skipped_files(log, lab):
         result.skipped.append(Skipped(name_in_zip(file, extracted), reason))
-    for student, notebook in collected_files(log, coursedir, lab):
+    for student, notebook in collected_files(course, log, lab):
         reason = problem_with(student, notebook)
         if reason:
             discard(Path(notebook).parent)
@@ -245,11 +239,11 @@ def collect_zip(archive, lab, course=REPO, regexp=DEFAULT_ZIP_REGEXP):
         else:
             result.collected.append(student)
     result.collected.sort()
-    add_students(coursedir, result.collected)
+    add_students(course, result.collected)
     return result
 
 
-def discard(submission):
+def discard(submission: Path) -> None:
     """Remove a submission folder nbgrader filled (autograde could not take it), and its student's
     folder when that is left empty."""
     shutil.rmtree(submission, ignore_errors=True)
@@ -257,7 +251,7 @@ def discard(submission):
         submission.parent.rmdir()
 
 
-def check_regexp(regexp):
+def check_regexp(regexp: str) -> None:
     """Fail unless ``regexp`` compiles and has the named groups nbgrader needs."""
     try:
         groups = re.compile(regexp).groupindex
@@ -269,16 +263,15 @@ def check_regexp(regexp):
                          + ", ".join(f"(?P<{name}>...)" for name in missing))
 
 
-def run_zip_collect(lab, coursedir, regexp):
+def run_zip_collect(course: Course, lab: str, regexp: str) -> str:
     """Run ``nbgrader zip_collect`` on ``grading/downloaded/<lab>/``; returns its log."""
     # nbgrader matches the regexp from the start of each extracted file's full path: let the
     # path's folders go by and match the file name as a whole.
     named_regexp = f".*/(?=[^/]*$)(?:{regexp})$"
-    process = run_nbgrader(
+    process = course.run_nbgrader(
         "zip_collect", lab, "--force", "--strict", "--log-level=INFO",
-        f"--ZipCollectApp.downloaded_directory={DOWNLOADED}",
-        f"--FileNameCollectorPlugin.named_regexp={named_regexp}",
-        course=coursedir.root, check=False)
+        f"--ZipCollectApp.downloaded_directory={course.downloaded_directory}",
+        f"--FileNameCollectorPlugin.named_regexp={named_regexp}", check=False)
     if process.returncode != 0:
         messages = log_messages(process.stderr)
         errors = [message for level, message in messages if level in ("ERROR", "CRITICAL")]
@@ -289,12 +282,12 @@ def run_zip_collect(lab, coursedir, regexp):
     return process.stderr
 
 
-def log_messages(log):
+def log_messages(log: str) -> list[tuple[str, str]]:
     """(level, message) of each line nbgrader logged, e.g. ``[ZipCollectApp | INFO] ...``."""
     return re.findall(r"^\[\w+ \| (\w+)\] (.*)$", log, flags=re.MULTILINE)
 
 
-def skipped_files(log, lab):
+def skipped_files(log: str, lab: str) -> list[tuple[str, str]]:
     """(file, reason) of each file ``zip_collect`` parsed and skipped, in the order it logged."""
     skipped, file = [], None
     for _, message in log_messages(log):
@@ -311,10 +304,10 @@ def skipped_files(log, lab):
     return skipped
 
 
-def collected_files(log, coursedir, lab):
+def collected_files(course: Course, log: str, lab: str) -> list[tuple[str, str]]:
     """(student, notebook) of each notebook ``zip_collect`` copied into the submissions."""
     # the student id is what nbgrader put between the two ends of the submission folder
-    start, end = coursedir.format_path(coursedir.submitted_directory, "\0", lab).split("\0")
+    start, end = course.format_path(course.submitted_directory, "\0", lab).split("\0")
     copied = [message.removeprefix("  Copying to: ") for _, message in log_messages(log)
               if message.startswith("  Copying to: ")]
     folders = [(os.path.dirname(notebook), notebook) for notebook in copied]
@@ -322,7 +315,7 @@ def collected_files(log, coursedir, lab):
             if folder.startswith(start) and folder.endswith(end)]
 
 
-def name_in_zip(file, extracted):
+def name_in_zip(file: str, extracted: Path) -> str:
     """``file``'s path inside the zip (it was extracted to ``extracted``)."""
     try:
         return str(Path(file).relative_to(extracted))

@@ -1,8 +1,15 @@
-"""The course on disk: which labs exist, releasing them, and autograding in a scratch course.
+"""The course on disk, one object: :class:`Course`, nbgrader's ``CourseDirectory`` of a folder.
 
-The repository root is the nbgrader course (``nbgrader_config.py``): ``solutions/`` is the source
-directory, ``labs/`` the release directory, ``grading/`` (git-ignored) everything grading makes.
+The repository root is the kit's nbgrader course (``nbgrader_config.py``): ``solutions/`` is the
+source directory, ``labs/`` the release directory, ``grading/`` (git-ignored) everything grading
+makes. ``nbgrader_config.py`` is the one place that says where each folder and the gradebook
+are; a :class:`Course` reads it and answers with paths. A scratch course (a copy of the config
+and some solutions, see :mod:`autograder.scratch`) is a :class:`Course` of another folder.
+
+Names: ``course`` is always a :class:`Course`; a folder is a ``root`` or a ``directory``.
 """
+
+from __future__ import annotations
 
 import difflib
 import json
@@ -11,73 +18,167 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterable, Optional
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from nbgrader.coursedir import CourseDirectory
+from traitlets.config.loader import PyFileConfigLoader
 
+__all__ = ["REPO", "BIN", "Course", "files_under", "describe_changes", "cell_changes",
+           "execute_in_place"]
 
-def lab_names(course=REPO):
-    """Names of the labs: folders ``solutions/<lab>/`` holding ``<lab>.ipynb``, sorted."""
-    return sorted(p.parent.name for p in (Path(course) / "solutions").glob("*/*.ipynb")
-                  if p.stem == p.parent.name)
-
-
-def solution_notebook(lab, course=REPO):
-    return Path(course) / "solutions" / lab / f"{lab}.ipynb"
+REPO = Path(__file__).resolve().parent.parent   # the kit's repository: the default course
+BIN = Path(sys.executable).parent               # this environment's nbgrader, jupyter, alembic
+CONFIG_FILE = "nbgrader_config.py"
 
 
-def release_notebook(lab, course=REPO):
-    return Path(course) / "labs" / lab / f"{lab}.ipynb"
+class Course(CourseDirectory):
+    """nbgrader's ``CourseDirectory`` of ``root`` as its ``nbgrader_config.py`` configures it,
+    with the course's folders as paths, its labs, releasing, and a way to run nbgrader in it.
+
+    A Course is also the path of its root (``os.fspath(course)``)."""
+
+    def __init__(self, root: str | os.PathLike = REPO):
+        config = PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()
+        super().__init__(config=config)
+
+    def __fspath__(self) -> str:
+        return self.root
+
+    def __repr__(self) -> str:
+        return f"Course({self.root!r})"
+
+    # --- folders and files (all from nbgrader_config.py) ---------------------------------------
+    @property
+    def path(self) -> Path:
+        """The course's root folder."""
+        return Path(self.root)
+
+    def folder(self, directory: str) -> Path:
+        """One of the course's folders, e.g. ``course.folder(course.submitted_directory)``."""
+        return self.path / directory
+
+    @property
+    def source_folder(self) -> Path:
+        return self.folder(self.source_directory)
+
+    @property
+    def release_folder(self) -> Path:
+        return self.folder(self.release_directory)
+
+    @property
+    def submitted_folder(self) -> Path:
+        return self.folder(self.submitted_directory)
+
+    @property
+    def autograded_folder(self) -> Path:
+        return self.folder(self.autograded_directory)
+
+    @property
+    def feedback_folder(self) -> Path:
+        return self.folder(self.feedback_directory)
+
+    @property
+    def downloaded_directory(self) -> str:
+        """Where ``nbgrader zip_collect`` works, relative to the root."""
+        return self.config.ZipCollectApp.downloaded_directory
+
+    @property
+    def reports_folder(self) -> Path:
+        """Where :class:`autograder.execution.GuardedExecute` writes its reports."""
+        return Path(self.config.GuardedExecute.report_directory)
+
+    @property
+    def wall_clock_limit(self) -> float:
+        """Seconds one submission may run (``GuardedExecute.wall_clock_limit``)."""
+        return float(self.config.GuardedExecute.get("wall_clock_limit", 600))
+
+    @property
+    def grading_folder(self) -> Path:
+        """The folder of everything grading makes (the gradebook's folder, ``grading/``)."""
+        return self.gradebook_path.parent
+
+    @property
+    def gradebook_url(self) -> str:
+        return self.db_url
+
+    @property
+    def gradebook_path(self) -> Path:
+        """The sqlite file of the gradebook (``grading/gradebook.db``)."""
+        if not self.db_url.startswith("sqlite:///"):
+            raise ValueError(f"the gradebook is not a sqlite file: {self.db_url}")
+        return Path(self.db_url.removeprefix("sqlite:///"))
+
+    def step_folder(self, directory: str, student: str, lab: str) -> Path:
+        """``<root>/<directory>/<student>/<lab>``, as nbgrader lays out one submission."""
+        return Path(self.format_path(directory, student, lab))
+
+    def submission_folder(self, lab: str, student: str) -> Path:
+        """Where nbgrader looks for ``student``'s submission of ``lab``."""
+        return self.step_folder(self.submitted_directory, student, lab)
+
+    def students_in(self, directory: str, lab: str) -> list[str]:
+        """Students with a folder of ``lab`` in ``directory`` (e.g. ``submitted_directory``),
+        sorted."""
+        return sorted(p.parent.name for p in self.folder(directory).glob(f"*/{lab}")
+                      if p.is_dir())
+
+    # --- labs ------------------------------------------------------------------------------------
+    def lab_names(self) -> list[str]:
+        """Names of the labs: folders ``solutions/<lab>/`` holding ``<lab>.ipynb``, sorted."""
+        return sorted(p.parent.name for p in self.source_folder.glob("*/*.ipynb")
+                      if p.stem == p.parent.name)
+
+    def solution_notebook(self, lab: str) -> Path:
+        return self.source_folder / lab / f"{lab}.ipynb"
+
+    def release_notebook(self, lab: str) -> Path:
+        return self.release_folder / lab / f"{lab}.ipynb"
+
+    def known_labs(self, labs: Optional[Iterable[str]]) -> list[str]:
+        """``labs`` as a list without repeats ([] for None), after checking each is a lab of
+        this course."""
+        known = self.lab_names()
+        labs = list(dict.fromkeys(labs or ()))
+        unknown = sorted(set(labs) - set(known))
+        if unknown:
+            raise ValueError(f"labs must be among {known}, got unknown {unknown}")
+        return labs
+
+    # --- nbgrader ------------------------------------------------------------------------------
+    def run_nbgrader(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run the ``nbgrader`` command of this environment in the course (its bin first on
+        PATH: nbgrader runs ``alembic`` from PATH). With ``check``, a failure raises
+        RuntimeError with nbgrader's log; without, the caller reads ``returncode``."""
+        result = subprocess.run([str(BIN / "nbgrader"), *args], cwd=self.root,
+                                env=nbgrader_environment(), capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stderr}")
+        return result
+
+    def release(self, labs: Optional[Iterable[str]] = None) -> list[str]:
+        """Regenerate ``labs/<lab>/`` from ``solutions/<lab>/`` (nbgrader generate_assignment).
+
+        Returns what changed, one line per file (see :func:`describe_changes`)."""
+        labs = self.known_labs(labs) or self.lab_names()
+        before = files_under(self.release_folder, labs)
+        for lab in labs:
+            shutil.rmtree(self.release_folder / lab, ignore_errors=True)
+            self.run_nbgrader("generate_assignment", lab, "--force")
+        return describe_changes(before, files_under(self.release_folder, labs))
 
 
-def run_nbgrader(*args, course=REPO, check=True):
-    """Run the ``nbgrader`` command of this environment in ``course`` (its bin first on PATH:
-    nbgrader runs ``alembic`` from PATH)."""
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    return subprocess.run([str(BIN / "nbgrader"), *args], cwd=course, env=env, check=check,
-                          capture_output=True, text=True)
+def nbgrader_environment() -> dict:
+    """The environment nbgrader runs in: this environment's bin first on PATH."""
+    return dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
 
 
-def checked_labs(labs, course=REPO):
-    """``labs`` as a list without repeats ([] for None), after checking each is a lab of
-    ``course``."""
-    known = lab_names(course)
-    labs = list(dict.fromkeys(labs or ()))
-    unknown = sorted(set(labs) - set(known))
-    if unknown:
-        raise ValueError(f"labs must be among {known}, got unknown {unknown}")
-    return labs
-
-
-def checked_students(students):
-    """``students`` as a list without repeats (None stays None: every student)."""
-    if students is None:
-        return None
-    if isinstance(students, str):
-        raise TypeError(f"students: give a list of student ids, not the string {students!r}")
-    return list(dict.fromkeys(students))
-
-
-def release(labs=None, course=REPO):
-    """Regenerate ``labs/<lab>/`` from ``solutions/<lab>/`` (nbgrader generate_assignment).
-
-    Returns what changed, one line per file (see :func:`describe_changes`)."""
-    labs = checked_labs(labs, course) or lab_names(course)
-    released = Path(course) / "labs"
-    before = files_under(released, labs)
-    for lab in labs:
-        shutil.rmtree(released / lab, ignore_errors=True)
-        run_nbgrader("generate_assignment", lab, "--force", course=course)
-    return describe_changes(before, files_under(released, labs))
-
-
-def files_under(folder, labs):
+def files_under(folder: str | os.PathLike, labs: Iterable[str]) -> dict[str, bytes]:
     """{path relative to ``folder``: bytes} of every file in ``folder/<lab>/`` for ``labs``."""
     return {p.relative_to(folder).as_posix(): p.read_bytes()
             for lab in labs for p in sorted((Path(folder) / lab).rglob("*")) if p.is_file()}
 
 
-def describe_changes(before, after):
+def describe_changes(before: dict[str, bytes], after: dict[str, bytes]) -> list[str]:
     """Lines saying how the files ``after`` differ from ``before`` (both {path: bytes}):
     ``added``, ``removed`` or ``changed``; for a notebook, how many cells were changed, added
     and removed. [] when nothing changed."""
@@ -93,7 +194,7 @@ def describe_changes(before, after):
     return lines
 
 
-def cell_changes(old, new):
+def cell_changes(old: bytes, new: bytes) -> str:
     """``"cells: 2 changed, 1 added"``: how notebook ``new`` differs from ``old`` (JSON bytes),
     matching cells by type and source; "" when only metadata differs."""
     def cells(text):
@@ -115,59 +216,7 @@ def cell_changes(old, new):
     return "cells: " + ", ".join(parts) if parts else ""
 
 
-def scratch_course(directory, labs=None):
-    """A new course in ``directory`` holding the config and the solutions of ``labs``."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "nbgrader_config.py", directory)
-    for lab in labs or lab_names():
-        shutil.copytree(REPO / "solutions" / lab, directory / "solutions" / lab,
-                        ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    return directory
-
-
-def submit(course, lab, student, notebook):
-    """Place ``notebook`` as ``student``'s submission of ``lab`` (copied, never moved)."""
-    target = Path(course) / "grading" / "submitted" / student / lab
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copy(notebook, target / f"{lab}.ipynb")
-
-
-def cell_scores(course, lab, student):
-    """{grade_id: (score, max_score)} of the autograded test cells of one submission."""
-    from nbgrader.api import Gradebook
-
-    db_url = "sqlite:///" + str(Path(course) / "grading" / "gradebook.db")
-    with Gradebook(db_url) as gradebook:
-        notebook = gradebook.find_submission_notebook(lab, lab, student)
-        return {grade.name: (grade.score, grade.max_score) for grade in notebook.grades
-                if grade.cell.cell_type == "code"}
-
-
-def autograde(course, lab, submissions, jobs=1):
-    """Submit and autograde ``{student: notebook path}`` for ``lab``; returns {student:
-    cell_scores} (see :func:`autograder.autograde.autograde` for the outcomes in full)."""
-    from .autograde import autograde as autograde_submissions
-
-    for student, notebook in submissions.items():
-        submit(course, lab, student, notebook)
-    outcomes = autograde_submissions([lab], list(submissions), course=course, jobs=jobs)
-    return {outcome.student: outcome.scores for outcome in outcomes}
-
-
-def check_lab(lab, directory):
-    """Release ``lab`` in a scratch course, autograde its solution and its untouched release.
-
-    Returns {"solution": scores, "release": scores}; the solution should score full marks and
-    the untouched release zero on every graded cell.
-    """
-    course = scratch_course(directory, [lab])
-    release([lab], course)
-    return autograde(course, lab, {"solution": solution_notebook(lab, course),
-                                   "release": release_notebook(lab, course)})
-
-
-def execute_in_place(notebook, timeout=600):
+def execute_in_place(notebook: str | os.PathLike, timeout: int = 600) -> None:
     """Execute a notebook and save it with its outputs (the committed worked solutions)."""
     subprocess.run([str(BIN / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
                     "--inplace", f"--ExecutePreprocessor.timeout={timeout}", str(notebook)],

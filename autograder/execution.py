@@ -39,11 +39,14 @@ from time import monotonic
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from nbgrader import utils as nbgrader_utils
 from nbgrader.preprocessors import Execute
 from traitlets import Dict, Float, Integer, Unicode
 
+from . import cells
 from .sandbox import SandboxedKernelManager
+
+__all__ = ["STUDENT_VARIABLE", "SEAL", "INTEGRITY", "PROBE_SECONDS", "error_output", "cell_label",
+           "GuardedExecute"]
 
 # utils.grading.STUDENT_VARIABLE, which reads it (not imported: that would load torch into every
 # nbgrader process; tests/test_autograde.py checks the two agree)
@@ -57,25 +60,15 @@ INTEGRITY = ("[c for c in ().__class__.__base__.__subclasses__() "
 PROBE_SECONDS = 10
 
 
-def is_test_cell(cell):
-    """An autograded test cell: a code cell with points and no solution."""
-    return (cell.cell_type == "code" and nbgrader_utils.is_grade(cell)
-            and not nbgrader_utils.is_solution(cell))
-
-
-def is_locked_cell(cell):
-    """A cell the student cannot change (nbgrader restores it from the source)."""
-    return cell.cell_type == "code" and nbgrader_utils.is_locked(cell)
-
-
-def error_output(ename, evalue):
+def error_output(ename: str, evalue: str) -> NotebookNode:
     """An error output as the kernel would send it (nbgrader scores a test cell with one 0)."""
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"{ename}: {evalue}"])
 
 
-def cell_label(cell, index):
-    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+def cell_label(cell: NotebookNode, index: int) -> str:
+    """``"cell 7 (grade_id)"``: how reports and events name a cell."""
+    grade_id = cells.grade_id(cell)
     return f"cell {index}" + (f" ({grade_id})" if grade_id else "")
 
 
@@ -117,7 +110,7 @@ class GuardedExecute(Execute):
                 if cell.cell_type != "code":
                     continue
                 if self.report["stopped"]:
-                    if is_test_cell(cell):
+                    if cells.is_autograded_test(cell):
                         cell.outputs = [error_output("NotRun", self.report["stopped"])]
                     continue
                 self._run_cell(cell, index, resources)
@@ -132,7 +125,7 @@ class GuardedExecute(Execute):
         if self._remaining() <= 0:
             return self._stop(f"the wall-clock limit of {self.wall_clock_limit:g} s per "
                               f"submission was reached before {label}")
-        locked = is_locked_cell(cell)
+        locked = cells.is_locked_code(cell)
         if locked and not self._guard(label, cell, phase="before"):
             return
         limited_by_wall_clock = self._remaining() < (self.timeout or float("inf"))
@@ -171,7 +164,8 @@ class GuardedExecute(Execute):
             remembered = self._evaluate(f"{INTEGRITY}.remember('before')")
         else:
             remembered = self._evaluate(f"{INTEGRITY}.remember('after')")
-            restored = self._evaluate(f"{INTEGRITY}.restore()") if is_test_cell(cell) else []
+            restored = (self._evaluate(f"{INTEGRITY}.restore()")
+                        if cells.is_autograded_test(cell) else [])
             if restored:
                 message = (f"{', '.join(restored)} replaced while this test ran: the test cannot "
                            "trust its result")

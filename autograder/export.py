@@ -9,19 +9,28 @@ A written answer nobody has graded yet has no score (nbgrader's ``Grade.score`` 
 it counts under ``needs_manual_grading``, never as wrong, and stays out of the mean.
 """
 
+from __future__ import annotations
+
 import csv
 import dataclasses
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Optional
 
 import nbformat
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from nbgrader.api import Gradebook
+from nbgrader.api import Assignment, Gradebook, Notebook
 
-from .course import REPO, lab_names
-from .feedback import run_checked
+from . import cells
+from .course import Course
+
+__all__ = ["ExerciseSummary", "COLUMNS", "existing_gradebook", "open_gradebook", "export_grades",
+           "is_ungraded", "summarize", "source_cell_order", "graded_cells", "lab_summary",
+           "summarized_labs", "exercise_summary", "outcome", "format_summary",
+           "write_summary_csv", "plot_positions", "plot_summary", "write_summary"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,7 @@ class ExerciseSummary:
     needs_manual_grading: int    # students whose answer waits for a grader
 
     @property
-    def mean_fraction(self):
+    def mean_fraction(self) -> float | None:
         """The mean score as a fraction of the cell's points (None when not known)."""
         if self.mean_score is None or not self.max_points:
             return None
@@ -46,36 +55,38 @@ class ExerciseSummary:
 COLUMNS = [field.name for field in dataclasses.fields(ExerciseSummary)]
 
 
-def gradebook_path(course=REPO):
+def existing_gradebook(course: Course) -> Path:
     """The course's sqlite gradebook; FileNotFoundError while there is none."""
-    path = Path(course) / "grading" / "gradebook.db"
+    path = course.gradebook_path
     if not path.is_file():
         raise FileNotFoundError(f"nothing graded yet: run autograde first (no gradebook {path})")
     return path
 
 
-def open_gradebook(course=REPO):
+def open_gradebook(course: Course) -> Gradebook:
     """The course's nbgrader Gradebook (use it in a ``with`` block)."""
-    return Gradebook(f"sqlite:///{gradebook_path(course)}")
+    existing_gradebook(course)
+    return Gradebook(course.gradebook_url)
 
 
-def export_grades(path, course=REPO):
+def export_grades(path: str | os.PathLike, course: Optional[Course] = None) -> Path:
     """Write nbgrader's grades CSV (``nbgrader export``: one row per student and lab) to
-    ``path``; returns it."""
-    gradebook_path(course)   # fail clearly when nothing is graded yet
+    ``path``; returns it. ``course``: the :class:`Course` (default: this repository's)."""
+    course = course or Course()
+    existing_gradebook(course)   # fail clearly when nothing is graded yet
     path = Path(path).resolve()
-    run_checked("export", f"--to={path}", course=course)
+    course.run_nbgrader("export", f"--to={path}")
     return path
 
 
 # --- the per-exercise summary --------------------------------------------------------------
 
-def is_ungraded(grade):
+def is_ungraded(grade) -> bool:
     """True while neither the autograder nor a grader has scored this answer."""
     return grade.auto_score is None and grade.manual_score is None
 
 
-def summarize(lab, grade_id, max_points, grades):
+def summarize(lab: str, grade_id: str, max_points: float, grades: Iterable) -> ExerciseSummary:
     """One :class:`ExerciseSummary` from a cell's grades (one per submission); each grade has
     ``score``, ``auto_score`` and ``manual_score`` like :class:`nbgrader.api.Grade`."""
     scores = [grade.score for grade in grades if not is_ungraded(grade)]
@@ -87,32 +98,31 @@ def summarize(lab, grade_id, max_points, grades):
         needs_manual_grading=len(grades) - len(scores))
 
 
-def source_cell_order(lab, notebook, course=REPO):
+def source_cell_order(course: Course, lab: str, notebook: str) -> dict[str, int]:
     """grade_id -> position of the cell in the source notebook ({} if it is gone)."""
-    path = Path(course) / "solutions" / lab / f"{notebook}.ipynb"
+    path = course.source_folder / lab / f"{notebook}.ipynb"
     if not path.is_file():
         return {}
-    cells = nbformat.read(path, as_version=4).cells
-    ids = [cell.metadata.get("nbgrader", {}).get("grade_id") for cell in cells]
-    return {grade_id: i for i, grade_id in enumerate(ids) if grade_id}
+    return cells.grade_index(nbformat.read(path, as_version=4).cells)
 
 
-def graded_cells(notebook, course=REPO):
+def graded_cells(course: Course, notebook: Notebook) -> list:
     """The gradebook's graded cells (grade and task cells) of ``notebook``, in the order of the
     source notebook."""
-    order = source_cell_order(notebook.assignment.name, notebook.name, course)
-    cells = notebook.grade_cells + notebook.task_cells
-    return sorted(cells, key=lambda cell: (order.get(cell.name, len(order)), cell.name))
+    order = source_cell_order(course, notebook.assignment.name, notebook.name)
+    graded = notebook.grade_cells + notebook.task_cells
+    return sorted(graded, key=lambda cell: (order.get(cell.name, len(order)), cell.name))
 
 
-def lab_summary(assignment, course=REPO):
+def lab_summary(course: Course, assignment: Assignment) -> list[ExerciseSummary]:
     """The rows of one lab (an nbgrader Assignment): one per graded cell, in notebook order."""
     return [summarize(assignment.name, cell.name, cell.max_score, cell.grades)
             for notebook in assignment.notebooks
-            for cell in graded_cells(notebook, course)]
+            for cell in graded_cells(course, notebook)]
 
 
-def checked_labs(labs, graded, course=REPO):
+def summarized_labs(course: Course, labs: Optional[Iterable[str]], graded: list[str]
+                    ) -> list[str]:
     """``labs`` (None: every graded lab) after checking each has autograded submissions."""
     if isinstance(labs, str):
         raise TypeError(f"labs: give a list of lab names, not the string {labs!r}")
@@ -123,23 +133,26 @@ def checked_labs(labs, graded, course=REPO):
     for lab in labs:
         if lab not in graded:
             problem = ("no autograded submissions yet: run autograde first"
-                       if lab in lab_names(course) else "unknown lab")
+                       if lab in course.lab_names() else "unknown lab")
             raise ValueError(f"labs: {lab!r}: {problem} (graded labs: {graded})")
     return list(labs)
 
 
-def exercise_summary(course=REPO, labs=None):
+def exercise_summary(course: Optional[Course] = None, labs: Optional[Iterable[str]] = None
+                     ) -> list[ExerciseSummary]:
     """One :class:`ExerciseSummary` per graded cell of ``labs`` (default: every lab with
-    autograded submissions), lab by lab, in notebook cell order."""
+    autograded submissions), lab by lab, in notebook cell order. ``course``: the
+    :class:`Course` (default: this repository's)."""
+    course = course or Course()
     with open_gradebook(course) as gradebook:
         graded = [a.name for a in gradebook.assignments if a.submissions]
-        return [row for lab in checked_labs(labs, graded, course)
-                for row in lab_summary(gradebook.find_assignment(lab), course)]
+        return [row for lab in summarized_labs(course, labs, graded)
+                for row in lab_summary(course, gradebook.find_assignment(lab))]
 
 
 # --- showing the summary -------------------------------------------------------------------
 
-def outcome(row):
+def outcome(row: ExerciseSummary) -> str:
     """``"k/n wrong"``, plus how many answers still wait for a grader."""
     text = f"{row.wrong}/{row.students} wrong"
     if row.needs_manual_grading:
@@ -147,7 +160,7 @@ def outcome(row):
     return text
 
 
-def format_summary(rows):
+def format_summary(rows: list[ExerciseSummary]) -> str:
     """The summary as a fixed-width text table."""
     lab_width = max([len("lab"), *(len(row.lab) for row in rows)])
     id_width = max([len("exercise"), *(len(row.grade_id) for row in rows)])
@@ -161,14 +174,14 @@ def format_summary(rows):
     return "\n".join(lines)
 
 
-def write_summary_csv(rows, path):
+def write_summary_csv(rows: list[ExerciseSummary], path: str | os.PathLike) -> None:
     with open(path, "w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(dataclasses.asdict(row) for row in rows)
 
 
-def plot_positions(rows):
+def plot_positions(rows: list[ExerciseSummary]) -> tuple[list, list]:
     """Bar positions top to bottom: a heading line per lab, then its exercises.
 
     Returns (y of each row, [(y, label, is_heading)] for the tick labels)."""
@@ -183,7 +196,7 @@ def plot_positions(rows):
     return bar_y, ticks
 
 
-def plot_summary(rows):
+def plot_summary(rows: list[ExerciseSummary]) -> Figure:
     """A matplotlib Figure (Agg canvas, never shown): per exercise, a horizontal bar of the mean
     score as a fraction of its points, annotated with how many got it wrong; grouped by lab."""
     bar_y, ticks = plot_positions(rows)
@@ -206,7 +219,8 @@ def plot_summary(rows):
     return figure
 
 
-def write_summary(rows, csv_path, png_path):
+def write_summary(rows: list[ExerciseSummary], csv_path: str | os.PathLike,
+                  png_path: str | os.PathLike) -> tuple[Path, Path]:
     """Save the summary as a CSV table and a PNG bar plot; returns both paths."""
     if not rows:
         raise ValueError("rows: the summary is empty (nothing to write)")

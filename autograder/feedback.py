@@ -10,12 +10,20 @@ What the student still sees of a failing test cell is the visible tests and the 
 line, ``AssertionError: <message>``: the assertion message is the intended feedback.
 """
 
-from pathlib import Path
+from __future__ import annotations
 
+from pathlib import Path
+from typing import Iterable, Optional
+
+from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import List, Unicode
 
-from .course import REPO, checked_students, lab_names, run_nbgrader
+from .checks import as_student_list
+from .course import Course
+
+__all__ = ["HIDDEN_PLACEHOLDER", "HideHiddenTests", "last_error_line", "graded_students",
+           "feedback_path", "generate_feedback"]
 
 HIDDEN_PLACEHOLDER = "# (hidden tests: not shown)"
 
@@ -35,7 +43,8 @@ class HideHiddenTests(NbGraderPreprocessor):
     display_data_priority = List(NbGraderPreprocessor.display_data_priority.default_value
                                  ).tag(config=True)
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int
+                        ) -> tuple[NotebookNode, dict]:
         """Hide the hidden tests of one cell (other cells pass unchanged)."""
         if self.begin_delimiter in cell.source:
             cell.source = self.without_hidden_tests(cell.source)
@@ -44,7 +53,7 @@ class HideHiddenTests(NbGraderPreprocessor):
                     output.traceback = [last_error_line(output)]
         return cell, resources
 
-    def without_hidden_tests(self, source):
+    def without_hidden_tests(self, source: str) -> str:
         """``source`` with each hidden block replaced by the placeholder, indented like the
         block's first marker."""
         lines, hidden = [], False
@@ -65,50 +74,44 @@ class HideHiddenTests(NbGraderPreprocessor):
         return "\n".join(lines)
 
 
-def last_error_line(output):
+def last_error_line(output: NotebookNode) -> str:
     """The last line of an error's traceback, ``ename: evalue``, without the frames."""
     return f"{output.ename}: {output.evalue}" if output.evalue else output.ename
 
 
-def run_checked(*args, course=REPO):
-    """Run ``nbgrader *args`` in ``course``; RuntimeError with nbgrader's log if it fails."""
-    result = run_nbgrader(*args, course=course, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stderr}")
-    return result
-
-
-def graded_students(lab, course=REPO):
+def graded_students(course: Course, lab: str) -> list[str]:
     """Students with an autograded submission of ``lab``, sorted."""
-    autograded = Path(course) / "grading" / "autograded"
-    return sorted(p.parent.name for p in autograded.glob(f"*/{lab}") if p.is_dir())
+    return course.students_in(course.autograded_directory, lab)
 
 
-def feedback_path(lab, student, course=REPO):
-    return Path(course) / "grading" / "feedback" / student / lab / f"{lab}.html"
+def feedback_path(course: Course, lab: str, student: str) -> Path:
+    """The HTML feedback page of one submission."""
+    return course.step_folder(course.feedback_directory, student, lab) / f"{lab}.html"
 
 
-def generate_feedback(lab, students=None, course=REPO):
+def generate_feedback(lab: str, students: Optional[Iterable[str]] = None,
+                      course: Optional[Course] = None) -> list[Path]:
     """Write the HTML feedback of ``lab`` for ``students`` (default: everyone autograded) with
-    ``nbgrader generate_feedback``; returns the HTML paths, in the order of the students."""
-    if lab not in lab_names(course):
-        raise ValueError(f"lab: unknown lab {lab!r}; the labs are {lab_names(course)}")
-    graded = graded_students(lab, course)
+    ``nbgrader generate_feedback``; returns the HTML paths, in the order of the students.
+    ``course``: the :class:`Course` (default: this repository's)."""
+    course = course or Course()
+    if lab not in course.lab_names():
+        raise ValueError(f"lab: unknown lab {lab!r}; the labs are {course.lab_names()}")
+    graded = graded_students(course, lab)
     if not graded:
         raise FileNotFoundError(f"nothing graded yet: run autograde first (no autograded {lab!r} "
-                         f"in {Path(course) / 'grading' / 'autograded'})")
-    students = checked_students(students)
+                                f"in {course.autograded_folder})")
+    students = as_student_list(students)
     ungraded = sorted(set(students or ()) - set(graded))
     if ungraded:
         raise ValueError(f"students: no autograded {lab!r} for {ungraded}: run autograde first")
 
     if students is None:
-        run_checked("generate_feedback", lab, "--force", course=course)
+        course.run_nbgrader("generate_feedback", lab, "--force")
     else:
         for student in students:
-            run_checked("generate_feedback", lab, "--force", f"--student={student}",
-                        course=course)
-    paths = [feedback_path(lab, student, course) for student in students or graded]
+            course.run_nbgrader("generate_feedback", lab, "--force", f"--student={student}")
+    paths = [feedback_path(course, lab, student) for student in students or graded]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise RuntimeError(f"nbgrader generate_feedback wrote no {missing}")

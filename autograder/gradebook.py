@@ -1,10 +1,15 @@
-"""The course's nbgrader gradebook (``grading/gradebook.db``): backups, snapshots, merging.
+"""The course's nbgrader gradebook (``Course.gradebook_path``): backups, snapshots, merging,
+and the scores of one submission.
 
-Parallel autograding gives each worker its own copy of the gradebook and then copies each
-graded submission back with :func:`copy_submission`; :func:`snapshot` is the gradebook's content
-without nbgrader's random row ids, so a parallel run can be compared with a serial one.
+Parallel autograding gives each worker its own copy of the gradebook and then merges each
+graded submission back with :func:`merge_graded_submission`; :func:`snapshot` is the
+gradebook's content without nbgrader's random row ids, so a parallel run can be compared with a
+serial one.
 """
 
+from __future__ import annotations
+
+import os
 import sqlite3
 import tempfile
 import warnings
@@ -14,7 +19,10 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
-from . import course as course_dir
+from .course import Course
+
+__all__ = ["url", "backup", "copy_to", "snapshot", "merge_graded_submission", "has_lab",
+           "ensure_lab", "cell_scores"]
 
 STUDENT_FIELDS = ("first_name", "last_name", "email", "lms_user_id")
 SUBMISSION_FIELDS = ("timestamp", "extension")
@@ -23,21 +31,18 @@ GRADE_FIELDS = ("auto_score", "manual_score", "extra_credit", "needs_manual_grad
 COMMENT_FIELDS = ("auto_comment", "manual_comment")
 
 
-def path(course=course_dir.REPO):
-    return Path(course) / "grading" / "gradebook.db"
-
-
-def url(db_path):
+def url(db_path: str | os.PathLike) -> str:
+    """The SQLAlchemy URL of the sqlite gradebook file ``db_path``."""
     return f"sqlite:///{db_path}"
 
 
-def backup(course=course_dir.REPO):
+def backup(course: Course) -> Path | None:
     """Copy the gradebook to ``grading/backups/gradebook-<UTC time>.db`` (SQLite's online
     backup, consistent even mid-write); returns the copy's path, or None without a gradebook."""
-    source = path(course)
+    source = course.gradebook_path
     if not source.exists():
         return None
-    folder = source.parent / "backups"
+    folder = course.grading_folder / "backups"
     folder.mkdir(exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     target = folder / f"gradebook-{stamp}.db"
@@ -46,9 +51,9 @@ def backup(course=course_dir.REPO):
     return target
 
 
-def copy_to(target, course=course_dir.REPO):
+def copy_to(course: Course, target: str | os.PathLike) -> str | os.PathLike:
     """A consistent copy of the course gradebook at ``target`` (a worker's private gradebook)."""
-    with sqlite3.connect(path(course)) as src, sqlite3.connect(target) as dst:
+    with sqlite3.connect(course.gradebook_path) as src, sqlite3.connect(target) as dst:
         src.backup(dst)
     return target
 
@@ -57,7 +62,7 @@ def _fields(row, names):
     return {name: getattr(row, name) for name in names}
 
 
-def snapshot(db_path):
+def snapshot(db_path: str | os.PathLike) -> dict:
     """Everything autograding writes, keyed by names instead of random ids:
     {"students": {id: fields}, "submissions": {(lab, student): {fields, "notebooks": {...}}}}."""
     with Gradebook(url(db_path)) as gradebook:
@@ -77,7 +82,8 @@ def snapshot(db_path):
     return {"students": students, "submissions": submissions}
 
 
-def copy_submission(source, target, lab, student):
+def merge_graded_submission(source: str | os.PathLike, target: str | os.PathLike, lab: str,
+                            student: str) -> int:
     """Copy ``student``'s graded submission of ``lab`` from gradebook file ``source`` into
     ``target``, field by field, creating the student and submission there if needed."""
     with Gradebook(url(source)) as src, Gradebook(url(target)) as dst, warnings.catch_warnings():
@@ -106,10 +112,11 @@ def _set(row, values):
         setattr(row, name, value)
 
 
-def has_lab(lab, course=course_dir.REPO):
-    if not path(course).exists():
-        return False
-    with Gradebook(url(path(course))) as gradebook:
+def has_lab(course: Course, lab: str) -> bool:
+    """Whether ``lab`` is in the course's gradebook (False while there is no gradebook)."""
+    if not course.gradebook_path.exists():
+        return False   # (opening a gradebook that does not exist would create one)
+    with Gradebook(course.gradebook_url, course.course_id) as gradebook:
         try:
             gradebook.find_assignment(lab)
         except MissingEntry:
@@ -117,11 +124,19 @@ def has_lab(lab, course=course_dir.REPO):
     return True
 
 
-def ensure_lab(lab, course=course_dir.REPO):
+def ensure_lab(course: Course, lab: str) -> None:
     """Put ``lab`` (its notebooks, graded cells and the source of locked cells) in the gradebook,
     as ``nbgrader generate_assignment`` does, without touching the committed ``labs/``."""
-    if has_lab(lab, course):
+    if has_lab(course, lab):
         return
     with tempfile.TemporaryDirectory() as scratch:
-        course_dir.run_nbgrader("generate_assignment", lab, "--force",
-                                f"--CourseDirectory.release_directory={scratch}", course=course)
+        course.run_nbgrader("generate_assignment", lab, "--force",
+                            f"--CourseDirectory.release_directory={scratch}")
+
+
+def cell_scores(course: Course, lab: str, student: str) -> dict[str, tuple]:
+    """{grade_id: (score, max_score)} of the autograded test cells of one graded submission."""
+    with Gradebook(course.gradebook_url) as gradebook:
+        notebook = gradebook.find_submission_notebook(lab, lab, student)
+        return {grade.name: (grade.score, grade.max_score) for grade in notebook.grades
+                if grade.cell.cell_type == "code"}

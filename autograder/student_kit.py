@@ -36,14 +36,15 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import course
+from . import cells
+from .course import REPO, Course
 
 __all__ = ["KIT_NAME", "DEFAULT_OUTPUT", "TEMPLATES", "REFERENCE_IMPLEMENTATIONS", "AnswerBlock",
            "Leak", "kit_files", "answer_blocks", "find_leaks", "build"]
 
 KIT_NAME = "model-compression-lab-student"
-DEFAULT_OUTPUT = course.REPO / "dist" / f"{KIT_NAME}.zip"
-TEMPLATES = course.REPO / "student_kit"
+DEFAULT_OUTPUT = REPO / "dist" / f"{KIT_NAME}.zip"
+TEMPLATES = REPO / "student_kit"
 COPIED_FOLDERS = ("labs", "utils", "data", "jupyter/student", "jupyter/lab-settings")
 COPIED_FILES = ("LICENSE",)
 SKIPPED_NAMES = {"__pycache__", ".ipynb_checkpoints", ".DS_Store"}
@@ -84,49 +85,52 @@ class Leak:
     grade_id: str
     lines: tuple         # what was found
 
-    def __str__(self):
+    def __str__(self) -> str:
         where = f"{self.lab}/{self.grade_id}" if self.lab else "nbgrader marker"
         return f"{self.path}: {self.kind.lower()} text of {where}: {' | '.join(self.lines)[:160]}"
 
     @property
-    def allowed(self):
+    def allowed(self) -> bool:
         """Reference-implementation text in utils/ (see :data:`REFERENCE_IMPLEMENTATIONS`)."""
         return (self.kind == "SOLUTION" and self.path.startswith("utils/")
                 and (self.lab, self.grade_id) in REFERENCE_IMPLEMENTATIONS)
 
 
-def significant_lines(text):
+def significant_lines(text: str) -> tuple[str, ...]:
     """The stripped lines of ``text`` that are neither blank nor comments."""
     return tuple(s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#"))
 
 
-def kit_files(course_dir=course.REPO, templates=TEMPLATES):
-    """{path inside the kit: source file}: the copied folders and files, then the templates."""
-    course_dir = Path(course_dir)
+def kit_files(course: Course | None = None, templates: Path = TEMPLATES) -> dict[str, Path]:
+    """{path inside the kit: source file}: the copied folders and files of ``course`` (default:
+    this repository's), then the templates."""
+    root = (course or Course()).path
     files = {}
     for folder in COPIED_FOLDERS:
-        if not (course_dir / folder).is_dir():
-            raise FileNotFoundError(f"the student kit needs {course_dir / folder}/")
-        for path in sorted((course_dir / folder).rglob("*")):
-            relative = path.relative_to(course_dir)
+        if not (root / folder).is_dir():
+            raise FileNotFoundError(f"the student kit needs {root / folder}/")
+        for path in sorted((root / folder).rglob("*")):
+            relative = path.relative_to(root)
             if (path.is_file() and not SKIPPED_NAMES & set(relative.parts)
                     and path.suffix not in SKIPPED_SUFFIXES):
                 files[relative.as_posix()] = path
     for name in COPIED_FILES:
-        files[name] = course_dir / name
+        files[name] = root / name
     for path in sorted(Path(templates).iterdir()):
         if path.is_file() and path.name not in SKIPPED_NAMES:
             files[path.name] = path
     return files
 
 
-def answer_blocks(course_dir=course.REPO):
-    """Every hidden-test and solution block of every lab's source notebook."""
+def answer_blocks(course: Course | None = None) -> list[AnswerBlock]:
+    """Every hidden-test and solution block of every lab's source notebook (default: this
+    repository's course)."""
+    course = course or Course()
     blocks = []
-    for lab in course.lab_names(course_dir):
-        notebook = json.loads(course.solution_notebook(lab, course_dir).read_text())
+    for lab in course.lab_names():
+        notebook = json.loads(course.solution_notebook(lab).read_text())
         for cell in notebook["cells"]:
-            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+            grade_id = cells.grade_id(cell) or ""
             kind, lines = None, []
             for line in "".join(cell["source"]).splitlines():
                 marker = MARKER.search(line)
@@ -153,7 +157,7 @@ def _strings(value):
             yield from _strings(item)
 
 
-def file_text(path, data):
+def file_text(path: str, data: bytes) -> str | None:
     """A kit file's text, or None for a binary file. A notebook's text is every string in its
     JSON (sources, outputs, metadata), one after the other."""
     try:
@@ -167,7 +171,7 @@ def _runs(lines, size):
     return {lines[i:i + size] for i in range(len(lines) - size + 1)}
 
 
-def find_leaks(contents, blocks):
+def find_leaks(contents: dict[str, bytes], blocks: list[AnswerBlock]) -> list[Leak]:
     """Leaks of ``blocks`` in ``contents`` ({path inside the kit: bytes}), allowed ones included
     (see :attr:`Leak.allowed`)."""
     leaks = []
@@ -188,12 +192,15 @@ def find_leaks(contents, blocks):
     return leaks
 
 
-def build(output=DEFAULT_OUTPUT, course_dir=course.REPO, templates=TEMPLATES):
-    """Write the student kit zip to ``output``; return the leaks allowed in ``utils/`` (see the
-    module docstring). Raises ValueError, listing them, if answer text is anywhere else."""
-    files = kit_files(course_dir, templates)
+def build(output: str | Path = DEFAULT_OUTPUT, course: Course | None = None,
+          templates: Path = TEMPLATES) -> list[Leak]:
+    """Write the student kit zip of ``course`` (default: this repository's) to ``output``;
+    return the leaks allowed in ``utils/`` (see the module docstring). Raises ValueError,
+    listing them, if answer text is anywhere else."""
+    course = course or Course()
+    files = kit_files(course, templates)
     contents = {name: path.read_bytes() for name, path in files.items()}
-    leaks = find_leaks(contents, answer_blocks(course_dir))
+    leaks = find_leaks(contents, answer_blocks(course))
     refused = [leak for leak in leaks if not leak.allowed]
     if refused:
         raise ValueError("answer text in the student kit, nothing written:\n  "

@@ -11,13 +11,22 @@ compute means the overhead is a small part of the total, and ``jobs`` workers on
 come close to ``jobs`` times faster.
 """
 
+from __future__ import annotations
+
+import os
 import resource
 import tempfile
 import time
 from dataclasses import dataclass
+from typing import Optional
 
-from . import course, gradebook
-from .autograde import autograde, check_positive_integer
+from . import gradebook
+from .autograde import autograde
+from .checks import check_positive_int
+from .course import Course
+from .scratch import scratch_course, submit
+
+__all__ = ["TimedRun", "children_cpu_seconds", "timed_run", "measure", "format_measure"]
 
 
 @dataclass(frozen=True)
@@ -31,31 +40,32 @@ class TimedRun:
     submissions: int
 
     @property
-    def cores_busy(self):
+    def cores_busy(self) -> float:
         """CPU time over wall time: how many cores the run kept busy on average."""
         return self.cpu_seconds / self.wall_seconds
 
     @property
-    def overhead_fraction(self):
+    def overhead_fraction(self) -> float:
         """The part of the nbgrader processes' time not spent running the notebooks."""
         return 1 - self.execution_seconds / self.nbgrader_seconds
 
 
-def children_cpu_seconds():
+def children_cpu_seconds() -> float:
     """CPU seconds used so far by this process's finished child processes and theirs (each
     nbgrader waits for its kernel, so a kernel's time counts once nbgrader has ended)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def timed_run(directory, labs, students, jobs):
+def timed_run(directory: str | os.PathLike, labs: list[str], students: list[str], jobs: int
+              ) -> tuple[TimedRun, dict]:
     """Autograde every lab for every student in a new scratch course with ``jobs`` workers;
     returns (:class:`TimedRun`, the gradebook's snapshot)."""
-    scratch = course.scratch_course(directory, labs)
-    course.release(labs, scratch)
+    scratch = scratch_course(directory, labs)
+    scratch.release(labs)
     for lab in labs:
         for student in students:
-            course.submit(scratch, lab, student, course.solution_notebook(lab, scratch))
+            submit(scratch, lab, student, scratch.solution_notebook(lab))
     cpu_before, started = children_cpu_seconds(), time.monotonic()
     outcomes = autograde(labs, course=scratch, jobs=jobs)
     wall, cpu = time.monotonic() - started, children_cpu_seconds() - cpu_before
@@ -67,15 +77,15 @@ def timed_run(directory, labs, students, jobs):
                    execution_seconds=sum(o.execution_seconds or 0 for o in outcomes),
                    cpu_seconds=cpu,
                    submissions=len(outcomes))
-    return run, gradebook.snapshot(gradebook.path(scratch))
+    return run, gradebook.snapshot(scratch.gradebook_path)
 
 
-def measure(submissions=8, jobs=2, labs=None):
+def measure(submissions: int = 8, jobs: int = 2, labs: Optional[list[str]] = None) -> dict:
     """{"serial": TimedRun, "parallel": TimedRun, "speedup": serial wall / parallel wall};
     raises if the two gradebooks differ."""
-    check_positive_integer("submissions", submissions)
-    check_positive_integer("jobs", jobs)
-    labs = labs or course.lab_names()
+    check_positive_int(submissions, "submissions")
+    check_positive_int(jobs, "jobs")
+    labs = labs or Course().lab_names()
     students = [f"student{i:02d}" for i in range(1, submissions + 1)]
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         parallel, parallel_book = timed_run(a, labs, students, jobs)
@@ -86,7 +96,7 @@ def measure(submissions=8, jobs=2, labs=None):
             "speedup": serial.wall_seconds / parallel.wall_seconds}
 
 
-def format_measure(result):
+def format_measure(result: dict) -> str:
     """The measurement as a few lines for the terminal (and the closing note)."""
     serial, parallel = result["serial"], result["parallel"]
     lines = [f"{serial.submissions} submissions; the two gradebooks are identical"]

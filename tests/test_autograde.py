@@ -15,8 +15,9 @@ import nbformat
 import pytest
 
 import utils.grading
-from autograder import autograde, course, execution, gradebook
-from autograder.mutation import cell_index
+from autograder import autograde, cells, execution, gradebook
+from autograder.course import Course
+from autograder.scratch import scratch_course, submit
 from attacks import EQUAL_TO_EVERYTHING, SHELL_ATTACKS
 
 pytestmark = pytest.mark.notebooks
@@ -29,26 +30,26 @@ CELL_TIMEOUT = 20      # seconds; lab 00's slowest cell takes about 5 s on a loa
 # -- building submissions: edits of the solution notebook ----------------------------------------
 def replace(grade_id, source):
     def edit(nb):
-        nb.cells[cell_index(nb)[grade_id]].source = source
+        nb.cells[cells.grade_index(nb.cells)[grade_id]].source = source
     return edit
 
 
 def prepend(grade_id, code):
     def edit(nb):
-        cell = nb.cells[cell_index(nb)[grade_id]]
+        cell = nb.cells[cells.grade_index(nb.cells)[grade_id]]
         cell.source = code + "\n" + cell.source
     return edit
 
 
 def delete(grade_id):
     def edit(nb):
-        del nb.cells[cell_index(nb)[grade_id]]
+        del nb.cells[cells.grade_index(nb.cells)[grade_id]]
     return edit
 
 
 def set_points(grade_id, points):
     def edit(nb):
-        nb.cells[cell_index(nb)[grade_id]].metadata.nbgrader["points"] = points
+        nb.cells[cells.grade_index(nb.cells)[grade_id]].metadata.nbgrader["points"] = points
     return edit
 
 
@@ -151,12 +152,12 @@ CASES = {
 }
 
 
-def build(directory, name, case):
-    source = (course.release_notebook if case.release else course.solution_notebook)(LAB, directory)
+def build(course, name, case):
+    source = (course.release_notebook if case.release else course.solution_notebook)(LAB)
     nb = nbformat.read(source, as_version=4)
     for edit in case.edits:
         edit(nb)
-    path = Path(directory) / "built" / f"{name}.ipynb"
+    path = course.path / "built" / f"{name}.ipynb"
     path.parent.mkdir(exist_ok=True)
     nbformat.write(nb, path)
     return path
@@ -165,9 +166,9 @@ def build(directory, name, case):
 @pytest.fixture(scope="module")
 def lab_course(tmp_path_factory):
     """A scratch course with lab 00 released."""
-    directory = course.scratch_course(tmp_path_factory.mktemp("course"), [LAB])
-    course.release([LAB], directory)
-    return directory
+    course = scratch_course(tmp_path_factory.mktemp("course"), [LAB])
+    course.release([LAB])
+    return course
 
 
 @pytest.fixture(scope="module")
@@ -175,9 +176,9 @@ def graded(lab_course, tmp_path_factory):
     cases = dict(CASES, logs_cases_a=Case((replace("median_ratio", LOG_CASES),)),
                  logs_cases_b=Case((replace("median_ratio", LOG_CASES),)))
     for name, case in cases.items():
-        course.submit(lab_course, LAB, name, build(lab_course, name, case))
+        submit(lab_course, LAB, name, build(lab_course, name, case))
     outcomes = autograde.autograde([LAB], course=lab_course, jobs=2, timeout=CELL_TIMEOUT)
-    return {o.student: o for o in outcomes}, Path(lab_course, "grading", "autograded")
+    return {o.student: o for o in outcomes}, lab_course.autograded_folder
 
 
 def logged(autograded, student, suffix=""):
@@ -205,7 +206,7 @@ def test_each_submission_gets_the_score_it_earned(graded, name):
 
 
 def test_a_huge_print_is_capped_in_the_graded_notebook(graded, lab_course):
-    graded_notebook = Path(lab_course, "grading", "autograded", "print_100_mb", LAB, f"{LAB}.ipynb")
+    graded_notebook = lab_course.autograded_folder / "print_100_mb" / LAB / f"{LAB}.ipynb"
     assert graded_notebook.stat().st_size < 1_000_000
     assert "output truncated by the autograder" in graded_notebook.read_text()
 
@@ -224,15 +225,15 @@ def test_kernels_wait_passively_at_openmp_barriers(graded):
 
 
 def test_regrading_is_idempotent_and_backs_up_the_gradebook(graded, lab_course):
-    before = gradebook.snapshot(gradebook.path(lab_course))
+    before = gradebook.snapshot(lab_course.gradebook_path)
     drawn = logged(graded[1], "logs_cases_a")
-    backups = set((Path(lab_course) / "grading" / "backups").glob("*.db"))
+    backups = set((lab_course.grading_folder / "backups").glob("*.db"))
     autograde.autograde([LAB], ["solution", "logs_cases_a", "untouched_release"],
                         course=lab_course, jobs=2)
-    assert gradebook.snapshot(gradebook.path(lab_course)) == before
+    assert gradebook.snapshot(lab_course.gradebook_path) == before
     # nbgrader regrades into a fresh copy of the submission: the log holds this run's cases only
     assert logged(graded[1], "logs_cases_a") == drawn, "the same cases, drawn again"
-    new_backups = set((Path(lab_course) / "grading" / "backups").glob("*.db")) - backups
+    new_backups = set((lab_course.grading_folder / "backups").glob("*.db")) - backups
     assert len(new_backups) == 1
     assert gradebook.snapshot(new_backups.pop()) == before
 
@@ -240,26 +241,26 @@ def test_regrading_is_idempotent_and_backs_up_the_gradebook(graded, lab_course):
 def test_parallel_gradebook_equals_serial(graded, lab_course, tmp_path):
     """The same submissions graded one after another by plain nbgrader, in a copy of the course
     without a gradebook, leave the same gradebook content."""
-    serial = Path(shutil.copytree(lab_course, tmp_path / "serial", ignore=shutil.ignore_patterns(
+    serial = Course(shutil.copytree(lab_course, tmp_path / "serial", ignore=shutil.ignore_patterns(
         "gradebook.db", "backups", "autograded", "reports")))
     students = ["solution", "untouched_release", "os_exit", "patches_isclose", "test_cell_deleted"]
-    for folder in (serial / "grading" / "submitted").iterdir():
+    for folder in serial.submitted_folder.iterdir():
         if folder.name not in students:
             shutil.rmtree(folder)
     autograde.autograde([LAB], course=serial, jobs=1, timeout=CELL_TIMEOUT)
-    parallel = gradebook.snapshot(gradebook.path(lab_course))
-    expected = gradebook.snapshot(gradebook.path(serial))
+    parallel = gradebook.snapshot(lab_course.gradebook_path)
+    expected = gradebook.snapshot(serial.gradebook_path)
     assert expected["submissions"] == {key: value for key, value in parallel["submissions"].items()
                                        if key[1] in students}
 
 
 def test_wall_clock_limit_keeps_the_points_earned(lab_course):
     slow = Case((prepend("width_speedup", "import time\ntime.sleep(300)"),))
-    course.submit(lab_course, LAB, "too_slow", build(lab_course, "too_slow", slow))
+    submit(lab_course, LAB, "too_slow", build(lab_course, "too_slow", slow))
     [outcome] = autograde.autograde([LAB], ["too_slow"], course=lab_course, timeout=120, limit=45)
     assert "wall-clock limit of 45 s" in outcome.stopped
     assert outcome.score == 6 and outcome.scores["test_width_speedup"] == (0, 2)
-    report = json.loads(autograde.report_path(LAB, "too_slow", lab_course).read_text())
+    report = json.loads(autograde.report_path(lab_course, LAB, "too_slow").read_text())
     assert report["stopped"] == outcome.stopped
 
 
@@ -270,10 +271,10 @@ def test_library_warnings_cost_no_points(lab_course, option, score):
     torch.ao deprecation warnings cost nothing even with it off (utils filters them at the
     source), so with it off only the plain UserWarning costs the point (the check can fail)."""
     student = f"warns_{score}"
-    course.submit(lab_course, LAB, student, build(lab_course, student, CASES["warns"]))
+    submit(lab_course, LAB, student, build(lab_course, student, CASES["warns"]))
     [outcome] = autograde.autograde([LAB], [student], course=lab_course, nbgrader_options=[option])
     assert outcome.score == score, outcome.scores
-    graded_nb = Path(lab_course, "grading", "autograded", student, LAB, f"{LAB}.ipynb").read_text()
+    graded_nb = (lab_course.autograded_folder / student / LAB / f"{LAB}.ipynb").read_text()
     assert "deprecated" not in graded_nb.lower()
 
 
@@ -287,9 +288,9 @@ def unguarded(lab_course):
     def run(name):
         nb = nbformat.read(build(lab_course, f"unguarded_{name}", CASES[name]), as_version=4)
         NotebookClient(nb, timeout=CELL_TIMEOUT * 3, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(lab_course)}}).execute()
-        return {cell.metadata.nbgrader["grade_id"] for cell in nb.cells
-                if execution.is_test_cell(cell) and not any(o.output_type == "error" for o in cell.outputs)}
+                       resources={"metadata": {"path": lab_course.root}}).execute()
+        return {cells.grade_id(cell) for cell in nb.cells
+                if cells.is_autograded_test(cell) and not any(o.output_type == "error" for o in cell.outputs)}
 
     names = [name for name in CASES if name.startswith("shell_")]
     with ThreadPoolExecutor(max_workers=2) as pool:

@@ -15,7 +15,9 @@ kernel; here the grader itself is shown to turn those mistakes into the right pa
 import nbformat
 import pytest
 
-from autograder import autograde, cells, course
+from autograder import autograde, cells
+from autograder.course import Course
+from autograder.scratch import scratch_course, submit
 from attacks import SHELL_ATTACKS
 from autograder.mutants import lab_mutants, write_submission
 
@@ -111,15 +113,15 @@ def wrong_versions(lab):
 def submissions(lab, scratch):
     """{student: (notebook, the test cells it loses, its score)} for one lab."""
     full = FULL_MARKS[lab]
-    release = course.release_notebook(lab, scratch)
+    release = scratch.release_notebook(lab)
     test_cells = {cells.grade_id(cell) for cell in nbformat.read(release, as_version=4).cells
                   if cells.is_autograded_test(cell)}
-    cases = {"solution": (course.solution_notebook(lab, scratch), set(), full),
+    cases = {"solution": (scratch.solution_notebook(lab), set(), full),
              "untouched_release": (release, test_cells, 0),
              "attacked_release": (attacked_release(release, scratch / f"{lab}-attacked.ipynb"),
                                   test_cells, 0)}
     for student, mutant_id, lost, score in wrong_versions(lab):
-        path = write_submission(course.solution_notebook(lab, scratch), mutant(lab, mutant_id),
+        path = write_submission(scratch.solution_notebook(lab), mutant(lab, mutant_id),
                                 scratch / f"{lab}-{student}.ipynb")
         cases[student] = (path, lost, score)
     return cases
@@ -128,20 +130,20 @@ def submissions(lab, scratch):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """{(lab, student): (Outcome, expected lost cells, expected score)}."""
-    labs = course.lab_names()
-    scratch = course.scratch_course(tmp_path_factory.mktemp("course"), labs)
-    course.release(labs, scratch)
+    labs = Course().lab_names()
+    scratch = scratch_course(tmp_path_factory.mktemp("course"), labs)
+    scratch.release(labs)
     expected = {}
     for lab in labs:
         for student, (notebook, lost, score) in submissions(lab, scratch).items():
-            course.submit(scratch, lab, student, notebook)
+            submit(scratch, lab, student, notebook)
             expected[lab, student] = (lost, score)
     outcomes = autograde.autograde(labs, course=scratch, jobs=2)
     return {(o.lab, o.student): (o, *expected[o.lab, o.student]) for o in outcomes}
 
 
 def test_every_lab_is_graded_here():
-    assert set(FULL_MARKS) == set(WRONG_VERSIONS) == set(course.lab_names())
+    assert set(FULL_MARKS) == set(WRONG_VERSIONS) == set(Course().lab_names())
 
 
 def cases():

@@ -36,7 +36,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import collect, course
+from autograder import cells, collect
+from autograder.course import Course
+from autograder.scratch import scratch_course
 from autograder.autograde import autograde
 from autograder.export import exercise_summary, export_grades, format_summary
 
@@ -283,10 +285,6 @@ def words(text):
     return " ".join(text.split())
 
 
-def grade_id(cell):
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
 def stdout_of(cell):
     return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.output_type == "stream"
                    and o.name == "stdout")
@@ -321,11 +319,11 @@ def answer_of(solution_cell):
 
 def first_exercise(notebook):
     """(index of the setup cell, of the first answer cell, of its test cell) in ``notebook``."""
-    ids = [grade_id(cell) for cell in notebook.cells]
-    meta = [cell.metadata.get("nbgrader", {}) for cell in notebook.cells]
-    answer = next(i for i, m in enumerate(meta) if m.get("solution") and not m.get("grade")
-                  and notebook.cells[i].cell_type == "code")
-    test = next(i for i in range(answer + 1, len(meta)) if meta[i].get("grade"))
+    ids = [cells.grade_id(cell) for cell in notebook.cells]
+    answer = next(i for i, cell in enumerate(notebook.cells)
+                  if cells.is_answer(cell) and not cells.is_graded(cell) and cells.is_code(cell))
+    test = next(i for i in range(answer + 1, len(notebook.cells))
+                if cells.is_graded(notebook.cells[i]))
     return ids.index("setup"), answer, test
 
 
@@ -336,12 +334,11 @@ def test_student_works_through_the_first_exercise_and_validates(page, tmp_path):
     labs = tmp_path / "labs"
     shutil.copytree(REPO / "labs" / STUDENT_LAB, labs / STUDENT_LAB)
     release = nbformat.read(labs / STUDENT_LAB / f"{STUDENT_LAB}.ipynb", as_version=4)
-    solution = nbformat.read(course.solution_notebook(STUDENT_LAB), as_version=4)
-    solved = {grade_id(cell): cell for cell in solution.cells if grade_id(cell)}
+    solution = nbformat.read(Course().solution_notebook(STUDENT_LAB), as_version=4)
+    solved = {cells.grade_id(cell): cell for cell in solution.cells if cells.grade_id(cell)}
     assert len(solution.cells) == len(release.cells)
     setup, answer, test = first_exercise(release)
-    tests = [i for i, cell in enumerate(release.cells)
-             if cell.metadata.get("nbgrader", {}).get("grade")]
+    tests = [i for i, cell in enumerate(release.cells) if cells.is_graded(cell)]
 
     with jupyter("lab", tmp_path, LAB_DIR=labs) as server:
         # The server: the instructor's parts are not there, the kit's kernel is the only one.
@@ -349,8 +346,8 @@ def test_student_works_through_the_first_exercise_and_validates(page, tmp_path):
         kernelspecs = json.loads(server.get("/api/kernelspecs")[1])
         assert (kernelspecs["default"], list(kernelspecs["kernelspecs"])) == (KERNEL, [KERNEL])
 
-        cells = open_notebook(page, server, f"{STUDENT_LAB}/{STUDENT_LAB}.ipynb")
-        expect(cells).to_have_count(len(release.cells))
+        ui_cells = open_notebook(page, server, f"{STUDENT_LAB}/{STUDENT_LAB}.ipynb")
+        expect(ui_cells).to_have_count(len(release.cells))
         expect(page.locator(".jp-KernelName").first).to_have_text(KERNEL_DISPLAY_NAME,
                                                                   timeout=KERNEL_START_MS)
         validate = page.get_by_role("button", name="Validate")
@@ -362,29 +359,29 @@ def test_student_works_through_the_first_exercise_and_validates(page, tmp_path):
         page_config = json.loads(page.locator("#jupyter-config-data").text_content())
         assert page_config["news"] == {"disabled": True}
 
-        run_cell(page, cells.nth(setup), timeout=KERNEL_START_MS)
-        assert cell_output(cells.nth(setup)).startswith("torch 2.14.1")
+        run_cell(page, ui_cells.nth(setup), timeout=KERNEL_START_MS)
+        assert cell_output(ui_cells.nth(setup)).startswith("torch 2.14.1")
 
         # The exercise as released: its test shows the expected failure.
-        run_cell(page, cells.nth(answer))
-        run_cell(page, cells.nth(test))
-        expect(errors_in(cells.nth(test))).to_contain_text("NotImplementedError")
+        run_cell(page, ui_cells.nth(answer))
+        run_cell(page, ui_cells.nth(test))
+        expect(errors_in(ui_cells.nth(test))).to_contain_text("NotImplementedError")
 
         # Fill in the answer (the worked solution's), run it and its test: the test passes.
-        cells.nth(answer).locator(".cm-content").click()
+        ui_cells.nth(answer).locator(".cm-content").click()
         page.keyboard.press("Control+a")
-        page.keyboard.insert_text(answer_of(solved[grade_id(release.cells[answer])]))
-        run_cell(page, cells.nth(answer))
-        run_cell(page, cells.nth(test))
-        expect(errors_in(cells.nth(test))).to_have_count(0)
-        assert cell_output(cells.nth(test)).strip() == \
-            stdout_of(solved[grade_id(release.cells[test])]).strip()
+        page.keyboard.insert_text(answer_of(solved[cells.grade_id(release.cells[answer])]))
+        run_cell(page, ui_cells.nth(answer))
+        run_cell(page, ui_cells.nth(test))
+        expect(errors_in(ui_cells.nth(test))).to_have_count(0)
+        assert cell_output(ui_cells.nth(test)).strip() == \
+            stdout_of(solved[cells.grade_id(release.cells[test])]).strip()
 
         # The lab's first plot (a cell the worked solution shows with a plot) draws inline.
         plot = next(i for i in range(test + 1, len(solution.cells)) if plots_in(solution.cells[i]))
-        run_cell(page, cells.nth(plot))
-        expect(errors_in(cells.nth(plot))).to_have_count(0)
-        expect(cells.nth(plot).locator(".jp-OutputArea-output img")).to_have_count(
+        run_cell(page, ui_cells.nth(plot))
+        expect(errors_in(ui_cells.nth(plot))).to_have_count(0)
+        expect(ui_cells.nth(plot).locator(".jp-OutputArea-output img")).to_have_count(
             len(plots_in(solution.cells[plot])))
 
         # Save, press Validate: it lists exactly the tests of the exercises not yet done.
@@ -420,11 +417,11 @@ def graded_course(tmp_path_factory):
     written answer, saved from the student's JupyterLab (its code cells score 0; the answer waits
     for a grader)."""
     tmp = tmp_path_factory.mktemp("formgrader")
-    scratch = course.scratch_course(tmp / "course", [GRADED_LAB])
-    course.release([GRADED_LAB], scratch)
-    notebook = nbformat.read(course.release_notebook(GRADED_LAB, scratch), as_version=4)
+    scratch = scratch_course(tmp / "course", [GRADED_LAB])
+    scratch.release([GRADED_LAB])
+    notebook = nbformat.read(scratch.release_notebook(GRADED_LAB), as_version=4)
     for cell in notebook.cells:
-        if grade_id(cell) == WRITTEN_ANSWER:
+        if cells.grade_id(cell) == WRITTEN_ANSWER:
             cell.source = STUDENT_ANSWER
     notebook.metadata.kernelspec = {"name": KERNEL, "display_name": KERNEL_DISPLAY_NAME,
                                     "language": "python"}   # as JupyterLab saves it (make lab)
@@ -456,7 +453,7 @@ def test_instructor_scores_a_written_answer_in_formgrader_and_exports_it(page, t
     before = written_answer_row(graded_course)
     assert (before.needs_manual_grading, before.mean_score) == (1, None)
 
-    with jupyter("formgrader", tmp_path, COURSE=graded_course) as server:
+    with jupyter("formgrader", tmp_path, COURSE=graded_course.root) as server:
         assert server.get("/formgrader")[0] == 200
         page.goto(server.page("/lab"))
         page.get_by_role("menuitem", name="Nbgrader").click()

@@ -32,12 +32,12 @@ def test_feedback_without_labs_covers_only_the_graded_labs(capsys, monkeypatch):
     from autograder import feedback
     made = []
     monkeypatch.setattr(feedback, "graded_students",
-                        lambda lab, course=None: ["alice"] if lab == "01_pruning" else [])
+                        lambda course, lab: ["alice"] if lab == "01_pruning" else [])
     monkeypatch.setattr(feedback, "generate_feedback",
-                        lambda lab, students=None: made.append(lab) or [f"{lab}.html"])
+                        lambda lab, students=None, course=None: made.append(lab) or [f"{lab}.html"])
     assert main(["feedback"]) == 0
     assert made == ["01_pruning"]
-    monkeypatch.setattr(feedback, "graded_students", lambda lab, course=None: [])
+    monkeypatch.setattr(feedback, "graded_students", lambda course, lab: [])
     with pytest.raises(SystemExit) as exit_:
         main(["feedback"])
     assert exit_.value.code == 2 and "nothing graded yet" in capsys.readouterr().err

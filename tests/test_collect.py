@@ -13,27 +13,29 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import collect, course
+from autograder import collect
+from autograder.course import Course
+from autograder.scratch import scratch_course
 
 LAB = "00_orientation"
 
 
 @pytest.fixture(scope="module")
 def released_course(tmp_path_factory):
-    scratch = course.scratch_course(tmp_path_factory.mktemp("released") / "course", [LAB])
-    course.release([LAB], scratch)
-    return scratch
+    scratch = scratch_course(tmp_path_factory.mktemp("released") / "course", [LAB])
+    scratch.release([LAB])
+    return scratch.path
 
 
 @pytest.fixture
-def course_dir(released_course, tmp_path):
+def root(released_course, tmp_path):
     """A private copy of the released course: its own gradebook and submissions."""
     return Path(shutil.copytree(released_course, tmp_path / "course"))
 
 
-def submission(course_dir, student):
+def submission(root, student):
     """The released notebook, marked with ``student`` so each copy can be told apart."""
-    notebook = json.loads(course.release_notebook(LAB, course_dir).read_text())
+    notebook = json.loads(Course(root).release_notebook(LAB).read_text())
     notebook["metadata"]["collect_test_student"] = student
     return json.dumps(notebook)
 
@@ -51,67 +53,67 @@ def snapshot(directory, with_times=True):
             for p in sorted(Path(directory).rglob("*")) if p.is_file()}
 
 
-def outside_grading(course_dir):
-    return {path: digest for path, digest in snapshot(course_dir).items()
+def outside_grading(root):
+    return {path: digest for path, digest in snapshot(root).items()
             if not path.startswith("grading/")}
 
 
-def collected(course_dir, student):
-    return course_dir / "grading" / "submitted" / student / LAB / f"{LAB}.ipynb"
+def collected(root, student):
+    return root / "grading" / "submitted" / student / LAB / f"{LAB}.ipynb"
 
 
-def gradebook_students(course_dir):
-    with Gradebook(f"sqlite:///{course_dir}/grading/gradebook.db") as gradebook:
+def gradebook_students(root):
+    with Gradebook(f"sqlite:///{root}/grading/gradebook.db") as gradebook:
         return sorted(student.id for student in gradebook.students)
 
 
 # --- a folder laid out per student ---------------------------------------------------------------
 
-def test_folder_collect_copies_each_notebook_and_adds_the_students(course_dir, tmp_path):
+def test_folder_collect_copies_each_notebook_and_adds_the_students(root, tmp_path):
     folder = tmp_path / "inbox"
     for student in ("alice", "bob", "carol.d@uni-x"):
-        write(folder / student / f"{LAB}.ipynb", submission(course_dir, student))
+        write(folder / student / f"{LAB}.ipynb", submission(root, student))
     before = snapshot(folder)
 
-    result = collect.collect_folder(folder, LAB, course=course_dir)
+    result = collect.collect_folder(folder, LAB, course=Course(root))
 
     assert result.collected == ["alice", "bob", "carol.d@uni-x"] and result.skipped == []
     for student in result.collected:
-        assert collected(course_dir, student).read_text() == submission(course_dir, student)
-    assert gradebook_students(course_dir) == ["alice", "bob", "carol.d@uni-x"]
+        assert collected(root, student).read_text() == submission(root, student)
+    assert gradebook_students(root) == ["alice", "bob", "carol.d@uni-x"]
     assert snapshot(folder) == before   # same bytes, same modification times, nothing added
 
 
-def test_folder_collect_accepts_the_nbgrader_exchange_layout(course_dir, tmp_path):
+def test_folder_collect_accepts_the_nbgrader_exchange_layout(root, tmp_path):
     folder = tmp_path / "exchange"
-    write(folder / "alice" / LAB / f"{LAB}.ipynb", submission(course_dir, "alice"))
+    write(folder / "alice" / LAB / f"{LAB}.ipynb", submission(root, "alice"))
     write(folder / "alice" / LAB / "timestamp.txt", "2024-03-01 09:30:00 UTC")
-    write(folder / "bob" / f"{LAB}.ipynb", submission(course_dir, "bob"))
+    write(folder / "bob" / f"{LAB}.ipynb", submission(root, "bob"))
     before = snapshot(folder)
 
-    result = collect.collect_folder(folder, LAB, course=course_dir)
+    result = collect.collect_folder(folder, LAB, course=Course(root))
 
     assert result.collected == ["alice", "bob"]
-    assert collected(course_dir, "alice").read_text() == submission(course_dir, "alice")
-    assert (collected(course_dir, "alice").parent / "timestamp.txt").read_text() \
+    assert collected(root, "alice").read_text() == submission(root, "alice")
+    assert (collected(root, "alice").parent / "timestamp.txt").read_text() \
         == "2024-03-01 09:30:00 UTC"
-    assert not (collected(course_dir, "bob").parent / "timestamp.txt").exists()
+    assert not (collected(root, "bob").parent / "timestamp.txt").exists()
     assert snapshot(folder) == before
 
 
-def test_folder_collect_skips_odd_entries_with_a_reason(course_dir, tmp_path):
+def test_folder_collect_skips_odd_entries_with_a_reason(root, tmp_path):
     folder = tmp_path / "inbox"
-    write(folder / "alice" / f"{LAB}.ipynb", submission(course_dir, "alice"))
-    write(folder / "dave" / "my_work.ipynb", submission(course_dir, "dave"))
+    write(folder / "alice" / f"{LAB}.ipynb", submission(root, "alice"))
+    write(folder / "dave" / "my_work.ipynb", submission(root, "dave"))
     write(folder / "eve" / f"{LAB}.ipynb", "{ this is not json")
     write(folder / "fay" / f"{LAB}.ipynb", json.dumps({"cells": "not a list"}))
-    write(folder / "gus" / f"{LAB}.ipynb", submission(course_dir, "gus"))
-    write(folder / "gus" / LAB / f"{LAB}.ipynb", submission(course_dir, "gus"))
-    write(folder / "bad name" / f"{LAB}.ipynb", submission(course_dir, "bad name"))
-    write(folder / "-rf" / f"{LAB}.ipynb", submission(course_dir, "-rf"))
+    write(folder / "gus" / f"{LAB}.ipynb", submission(root, "gus"))
+    write(folder / "gus" / LAB / f"{LAB}.ipynb", submission(root, "gus"))
+    write(folder / "bad name" / f"{LAB}.ipynb", submission(root, "bad name"))
+    write(folder / "-rf" / f"{LAB}.ipynb", submission(root, "-rf"))
     write(folder / "README.txt", "grades due Friday")
 
-    result = collect.collect_folder(folder, LAB, course=course_dir)
+    result = collect.collect_folder(folder, LAB, course=Course(root))
 
     assert result.collected == ["alice"]
     reasons = {skipped.entry: skipped.reason for skipped in result.skipped}
@@ -123,22 +125,22 @@ def test_folder_collect_skips_odd_entries_with_a_reason(course_dir, tmp_path):
     assert "'bad name'" in reasons["bad name"] and "not allowed" in reasons["bad name"]
     assert "'-rf'" in reasons["-rf"]
     assert reasons["README.txt"] == "not a student folder"
-    assert gradebook_students(course_dir) == ["alice"]
-    assert sorted(p.name for p in (course_dir / "grading" / "submitted").iterdir()) == ["alice"]
+    assert gradebook_students(root) == ["alice"]
+    assert sorted(p.name for p in (root / "grading" / "submitted").iterdir()) == ["alice"]
 
 
-def test_folder_collect_replaces_an_earlier_submission(course_dir, tmp_path):
+def test_folder_collect_replaces_an_earlier_submission(root, tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
-    write(first / "alice" / LAB / f"{LAB}.ipynb", submission(course_dir, "alice, first"))
+    write(first / "alice" / LAB / f"{LAB}.ipynb", submission(root, "alice, first"))
     write(first / "alice" / LAB / "timestamp.txt", "2024-03-01 09:30:00 UTC")
-    write(second / "alice" / f"{LAB}.ipynb", submission(course_dir, "alice, second"))
+    write(second / "alice" / f"{LAB}.ipynb", submission(root, "alice, second"))
 
-    collect.collect_folder(first, LAB, course=course_dir)
-    collect.collect_folder(second, LAB, course=course_dir)
+    collect.collect_folder(first, LAB, course=Course(root))
+    collect.collect_folder(second, LAB, course=Course(root))
 
-    target = collected(course_dir, "alice").parent
+    target = collected(root, "alice").parent
     assert sorted(p.name for p in target.iterdir()) == [f"{LAB}.ipynb"]   # no stale timestamp
-    assert collected(course_dir, "alice").read_text() == submission(course_dir, "alice, second")
+    assert collected(root, "alice").read_text() == submission(root, "alice, second")
 
 
 # --- a zip from a learning platform --------------------------------------------------------------
@@ -150,118 +152,118 @@ def make_zip(path, files):
     return path
 
 
-def canvas_zip(course_dir, path):
+def canvas_zip(root, path):
     return make_zip(path, {
-        f"alice_1001_2001_{LAB}.ipynb": submission(course_dir, "alice"),
-        f"bob_LATE_1002_2002_{LAB}.ipynb": submission(course_dir, "bob"),
-        f"carol_1003_2003_{LAB}-1.ipynb": submission(course_dir, "carol"),
-        "dave_1004_2004_my notebook.ipynb": submission(course_dir, "dave"),
+        f"alice_1001_2001_{LAB}.ipynb": submission(root, "alice"),
+        f"bob_LATE_1002_2002_{LAB}.ipynb": submission(root, "bob"),
+        f"carol_1003_2003_{LAB}-1.ipynb": submission(root, "carol"),
+        "dave_1004_2004_my notebook.ipynb": submission(root, "dave"),
         f"eve_1005_2005_{LAB}.ipynb": "{ this is not json",
-        f"{LAB}.ipynb": submission(course_dir, "nobody"),
+        f"{LAB}.ipynb": submission(root, "nobody"),
         "notes.txt": "not a submission",
     })
 
 
-def test_zip_collect_takes_canvas_names(course_dir, tmp_path):
+def test_zip_collect_takes_canvas_names(root, tmp_path):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    archive = canvas_zip(course_dir, downloads / "submissions.zip")
-    downloads_before, course_before = snapshot(downloads), outside_grading(course_dir)
+    archive = canvas_zip(root, downloads / "submissions.zip")
+    downloads_before, course_before = snapshot(downloads), outside_grading(root)
 
-    result = collect.collect_zip(archive, LAB, course=course_dir)
+    result = collect.collect_zip(archive, LAB, course=Course(root))
 
     assert result.collected == ["alice", "bob", "carol"]
     for student in result.collected:
-        assert collected(course_dir, student).read_text() == submission(course_dir, student)
+        assert collected(root, student).read_text() == submission(root, student)
     reasons = {skipped.entry: skipped.reason for skipped in result.skipped}
     assert reasons == {"dave_1004_2004_my notebook.ipynb": f"not named {LAB}.ipynb",
                        f"{LAB}.ipynb": "name does not match the regexp",
                        "notes.txt": "not a notebook",
                        "eve": f"{LAB}.ipynb is not valid notebook JSON"}
-    assert gradebook_students(course_dir) == ["alice", "bob", "carol"]
-    submitted = sorted(p.name for p in (course_dir / "grading" / "submitted").iterdir())
+    assert gradebook_students(root) == ["alice", "bob", "carol"]
+    submitted = sorted(p.name for p in (root / "grading" / "submitted").iterdir())
     assert submitted == ["alice", "bob", "carol"]
     assert snapshot(downloads) == downloads_before   # the zip unchanged, nothing extracted here
-    assert outside_grading(course_dir) == course_before   # zip_collect worked under grading/
+    assert outside_grading(root) == course_before   # zip_collect worked under grading/
 
 
-def test_zip_collect_with_a_custom_regexp(course_dir, tmp_path):
+def test_zip_collect_with_a_custom_regexp(root, tmp_path):
     # Moodle-like names "<full name>_<participant id>_assignsubmission_file_<file name>"
     regexp = r"[^_]+_(?P<student_id>\d+)_assignsubmission_file_(?P<file_id>.+)\.ipynb"
     archive = make_zip(tmp_path / "moodle.zip", {
-        f"Alice Smith_301_assignsubmission_file_{LAB}.ipynb": submission(course_dir, "301"),
-        f"Bob Jones_302_assignsubmission_file_{LAB}.ipynb": submission(course_dir, "302"),
-        f"carol_1003_2003_{LAB}.ipynb": submission(course_dir, "carol"),
+        f"Alice Smith_301_assignsubmission_file_{LAB}.ipynb": submission(root, "301"),
+        f"Bob Jones_302_assignsubmission_file_{LAB}.ipynb": submission(root, "302"),
+        f"carol_1003_2003_{LAB}.ipynb": submission(root, "carol"),
     })
 
-    result = collect.collect_zip(archive, LAB, course=course_dir, regexp=regexp)
+    result = collect.collect_zip(archive, LAB, course=Course(root), regexp=regexp)
 
     assert result.collected == ["301", "302"]
-    assert collected(course_dir, "302").read_text() == submission(course_dir, "302")
+    assert collected(root, "302").read_text() == submission(root, "302")
     assert [(s.entry, s.reason) for s in result.skipped] \
         == [(f"carol_1003_2003_{LAB}.ipynb", "name does not match the regexp")]
-    assert gradebook_students(course_dir) == ["301", "302"]
+    assert gradebook_students(root) == ["301", "302"]
 
 
-def test_zip_collect_skips_unsafe_student_ids_of_a_custom_regexp(course_dir, tmp_path):
+def test_zip_collect_skips_unsafe_student_ids_of_a_custom_regexp(root, tmp_path):
     regexp = r"(?P<student_id>[^_]+)_(?P<file_id>.+)\.ipynb"
     archive = make_zip(tmp_path / "names.zip", {
-        f"erin_{LAB}.ipynb": submission(course_dir, "erin"),
-        f"Bad Name_{LAB}.ipynb": submission(course_dir, "Bad Name"),
+        f"erin_{LAB}.ipynb": submission(root, "erin"),
+        f"Bad Name_{LAB}.ipynb": submission(root, "Bad Name"),
     })
 
-    result = collect.collect_zip(archive, LAB, course=course_dir, regexp=regexp)
+    result = collect.collect_zip(archive, LAB, course=Course(root), regexp=regexp)
 
     assert result.collected == ["erin"]
     assert [s.entry for s in result.skipped] == ["Bad Name"]
     assert "not allowed" in result.skipped[0].reason
-    assert gradebook_students(course_dir) == ["erin"]
-    assert not (course_dir / "grading" / "submitted" / "Bad Name").exists()
+    assert gradebook_students(root) == ["erin"]
+    assert not (root / "grading" / "submitted" / "Bad Name").exists()
 
 
-def test_zip_collect_stops_on_two_notebooks_of_one_student(course_dir, tmp_path):
+def test_zip_collect_stops_on_two_notebooks_of_one_student(root, tmp_path):
     archive = make_zip(tmp_path / "twice.zip", {
-        f"alice_1001_2001_{LAB}.ipynb": submission(course_dir, "alice"),
-        f"alice_1001_2001_{LAB}-1.ipynb": submission(course_dir, "alice, again"),
+        f"alice_1001_2001_{LAB}.ipynb": submission(root, "alice"),
+        f"alice_1001_2001_{LAB}-1.ipynb": submission(root, "alice, again"),
     })
     with pytest.raises(RuntimeError, match="Duplicate submission file"):
-        collect.collect_zip(archive, LAB, course=course_dir)
-    assert gradebook_students(course_dir) == []
+        collect.collect_zip(archive, LAB, course=Course(root))
+    assert gradebook_students(root) == []
 
 
 # --- collecting twice, bad arguments, the summary ------------------------------------------------
 
-def test_collecting_twice_changes_nothing(course_dir, tmp_path):
+def test_collecting_twice_changes_nothing(root, tmp_path):
     folder = tmp_path / "inbox"
     for student in ("frank", "gina"):
-        write(folder / student / f"{LAB}.ipynb", submission(course_dir, student))
-    archive = canvas_zip(course_dir, tmp_path / "submissions.zip")
+        write(folder / student / f"{LAB}.ipynb", submission(root, student))
+    archive = canvas_zip(root, tmp_path / "submissions.zip")
 
     def collect_both():
-        results = (collect.collect_folder(folder, LAB, course=course_dir),
-                   collect.collect_zip(archive, LAB, course=course_dir))
-        state = snapshot(course_dir / "grading", with_times=False)
+        results = (collect.collect_folder(folder, LAB, course=Course(root)),
+                   collect.collect_zip(archive, LAB, course=Course(root)))
+        state = snapshot(root / "grading", with_times=False)
         del state["gradebook.db"]
-        return results, state, gradebook_students(course_dir)
+        return results, state, gradebook_students(root)
 
     first, second = collect_both(), collect_both()
     assert first == second
     assert first[2] == ["alice", "bob", "carol", "frank", "gina"]
 
 
-def bad_arguments(course_dir, tmp_path):
+def bad_arguments(root, tmp_path):
     """{what is wrong: (call, the error message: the argument's name first)}."""
     inbox = tmp_path / "inbox"
-    write(inbox / "alice" / f"{LAB}.ipynb", submission(course_dir, "alice"))
-    archive = canvas_zip(course_dir, tmp_path / "submissions.zip")
+    write(inbox / "alice" / f"{LAB}.ipynb", submission(root, "alice"))
+    archive = canvas_zip(root, tmp_path / "submissions.zip")
     not_a_zip = write(tmp_path / "submissions_fake.zip", "plain text")
-    submitted = course_dir / "grading" / "submitted"
+    submitted = root / "grading" / "submitted"
 
     def folder(path, lab=LAB):
-        return lambda: collect.collect_folder(path, lab, course=course_dir)
+        return lambda: collect.collect_folder(path, lab, course=Course(root))
 
     def zip_(path, lab=LAB, regexp=collect.DEFAULT_ZIP_REGEXP):
-        return lambda: collect.collect_zip(path, lab, course=course_dir, regexp=regexp)
+        return lambda: collect.collect_zip(path, lab, course=Course(root), regexp=regexp)
 
     return {
         "missing folder": (folder(tmp_path / "nowhere"), "folder: .*nowhere.* not a directory"),
@@ -282,23 +284,23 @@ def bad_arguments(course_dir, tmp_path):
                                    "folder is the submissions", "unknown lab (folder)",
                                    "unknown lab (zip)", "missing archive", "archive not a zip",
                                    "regexp without groups", "regexp that does not compile"])
-def test_bad_arguments_are_named_in_the_error(wrong, course_dir, tmp_path):
-    call, message = bad_arguments(course_dir, tmp_path)[wrong]
-    (course_dir / "grading" / "submitted").mkdir(parents=True, exist_ok=True)
-    before = outside_grading(course_dir)
+def test_bad_arguments_are_named_in_the_error(wrong, root, tmp_path):
+    call, message = bad_arguments(root, tmp_path)[wrong]
+    (root / "grading" / "submitted").mkdir(parents=True, exist_ok=True)
+    before = outside_grading(root)
     with pytest.raises(ValueError, match=f"^{message}"):
         call()
-    assert gradebook_students(course_dir) == []
-    assert not any((course_dir / "grading" / "submitted").iterdir())
-    assert outside_grading(course_dir) == before
+    assert gradebook_students(root) == []
+    assert not any((root / "grading" / "submitted").iterdir())
+    assert outside_grading(root) == before
 
 
-def test_a_lab_never_released_is_refused(course_dir, tmp_path):
-    (course_dir / "grading" / "gradebook.db").unlink()   # as if `make release` never ran
-    write(tmp_path / "inbox" / "alice" / f"{LAB}.ipynb", submission(course_dir, "alice"))
+def test_a_lab_never_released_is_refused(root, tmp_path):
+    (root / "grading" / "gradebook.db").unlink()   # as if `make release` never ran
+    write(tmp_path / "inbox" / "alice" / f"{LAB}.ipynb", submission(root, "alice"))
     with pytest.raises(ValueError, match=r"^lab: .*never released.*release first"):
-        collect.collect_folder(tmp_path / "inbox", LAB, course=course_dir)
-    assert not (course_dir / "grading" / "submitted").exists()
+        collect.collect_folder(tmp_path / "inbox", LAB, course=Course(root))
+    assert not (root / "grading" / "submitted").exists()
 
 
 def test_summary_names_the_collected_and_the_skipped():

@@ -7,24 +7,26 @@ import json
 
 import pytest
 
-from autograder import course
+from autograder.course import Course, describe_changes
+from autograder.scratch import scratch_course
 
-LABS = course.lab_names()
+COURSE = Course()
+LABS = COURSE.lab_names()
 notebooks = pytest.mark.notebooks
 
 
 def test_every_lab_has_solution_and_release():
     assert LABS[0] == "00_orientation"
-    released = sorted(p.name for p in (course.REPO / "labs").iterdir() if p.is_dir())
+    released = sorted(p.name for p in COURSE.release_folder.iterdir() if p.is_dir())
     assert released == LABS
 
 
 @notebooks
 def test_release_regenerates_exactly_the_committed_labs(tmp_path):
-    scratch = course.scratch_course(tmp_path, LABS)
-    changes = course.release(LABS, scratch)
+    scratch = scratch_course(tmp_path, LABS)
+    changes = scratch.release(LABS)
     assert changes and all(line.endswith(": added") for line in changes), changes
-    comparison = filecmp.dircmp(course.REPO / "labs", scratch / "labs")
+    comparison = filecmp.dircmp(COURSE.release_folder, scratch.release_folder)
     mismatched = []
     stack = [comparison]
     while stack:
@@ -38,7 +40,7 @@ def test_release_regenerates_exactly_the_committed_labs(tmp_path):
 
 @pytest.mark.parametrize("lab", LABS)
 def test_release_has_no_outputs_solutions_or_hidden_tests(lab):
-    text = course.release_notebook(lab).read_text()
+    text = COURSE.release_notebook(lab).read_text()
     nb = json.loads(text)
     assert all(not cell.get("outputs") for cell in nb["cells"] if cell["cell_type"] == "code")
     for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
@@ -47,7 +49,7 @@ def test_release_has_no_outputs_solutions_or_hidden_tests(lab):
 
 @pytest.mark.parametrize("lab", LABS)
 def test_solutions_are_committed_executed(lab):
-    nb = json.loads(course.solution_notebook(lab).read_text())
+    nb = json.loads(COURSE.solution_notebook(lab).read_text())
     code_cells = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(c["execution_count"] for c in code_cells), f"{lab}: run `make solutions`"
     errors = [o for c in code_cells for o in c["outputs"] if o["output_type"] == "error"]
@@ -57,15 +59,15 @@ def test_solutions_are_committed_executed(lab):
 @notebooks
 def test_release_says_what_changed(tmp_path):
     lab = LABS[0]
-    scratch = course.scratch_course(tmp_path, [lab])
-    course.release([lab], scratch)
-    assert course.release([lab], scratch) == [], "releasing again changes nothing"
-    solution = course.solution_notebook(lab, scratch)
+    scratch = scratch_course(tmp_path, [lab])
+    scratch.release([lab])
+    assert scratch.release([lab]) == [], "releasing again changes nothing"
+    solution = scratch.solution_notebook(lab)
     nb = json.loads(solution.read_text())
     markdown = next(cell for cell in nb["cells"] if cell["cell_type"] == "markdown")
     markdown["source"] = "".join(markdown["source"]) + "\nOne more sentence."
     solution.write_text(json.dumps(nb))
-    assert course.release([lab], scratch) == [f"{lab}/{lab}.ipynb: changed (cells: 1 changed)"]
+    assert scratch.release([lab]) == [f"{lab}/{lab}.ipynb: changed (cells: 1 changed)"]
 
 
 def test_describe_changes_names_each_file_and_counts_cells():
@@ -74,14 +76,14 @@ def test_describe_changes_names_each_file_and_counts_cells():
 
     before = {"a/a.ipynb": notebook("x", "y", "z"), "a/data.txt": b"1", "a/old.txt": b"1"}
     after = {"a/a.ipynb": notebook("x", "Y", "z", "w"), "a/data.txt": b"2", "a/new.txt": b"1"}
-    assert course.describe_changes(before, after) == [
+    assert describe_changes(before, after) == [
         "a/a.ipynb: changed (cells: 1 changed, 1 added)", "a/data.txt: changed",
         "a/new.txt: added", "a/old.txt: removed"]
-    assert course.describe_changes(before, before) == []
-    assert course.describe_changes({"n.ipynb": notebook("x", "y")}, {"n.ipynb": notebook("y")}) \
+    assert describe_changes(before, before) == []
+    assert describe_changes({"n.ipynb": notebook("x", "y")}, {"n.ipynb": notebook("y")}) \
         == ["n.ipynb: changed (cells: 1 removed)"]
 
 
 def test_release_rejects_an_unknown_lab():
     with pytest.raises(ValueError, match="labs must be among"):
-        course.release(["99_nolab"])
+        COURSE.release(["99_nolab"])

@@ -12,22 +12,23 @@ from types import SimpleNamespace
 import nbformat
 import pytest
 
-from autograder import course
+from autograder import cells
+from autograder.course import Course
 from autograder.export import (COLUMNS, ExerciseSummary, exercise_summary, export_grades,
                                format_summary, plot_summary, summarize, write_summary)
 from autograder.mutants import lab_mutants, write_submission
+from autograder.scratch import grade_submissions, scratch_course
 
 pytestmark = pytest.mark.notebooks
 
 LAB = "00_orientation"
-MUTANT = next(m for m in lab_mutants(LAB) if m.why == "ignores groups")
+MUTANT = next(m for m in lab_mutants(LAB) if m.id == "macs/ignores-groups")
 
 
 def lab_test_cells():
     """(grade_id, points) of the lab's test cells, in notebook order."""
-    nb = nbformat.read(course.solution_notebook(LAB), as_version=4)
-    meta = [cell.metadata.get("nbgrader", {}) for cell in nb.cells]
-    return [(m["grade_id"], float(m["points"])) for m in meta if m.get("grade")]
+    nb = nbformat.read(Course().solution_notebook(LAB), as_version=4)
+    return [(cells.grade_id(cell), cells.points(cell)) for cell in nb.cells if cells.is_graded(cell)]
 
 
 def expected_score(student, grade_id, points):
@@ -42,12 +43,12 @@ def expected_score(student, grade_id, points):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("export")
-    scratch = course.scratch_course(tmp / "course", [LAB])
-    course.release([LAB], scratch)
-    solution = course.solution_notebook(LAB, scratch)
-    submissions = {"solution": solution, "release": course.release_notebook(LAB, scratch),
+    scratch = scratch_course(tmp / "course", [LAB])
+    scratch.release([LAB])
+    solution = scratch.solution_notebook(LAB)
+    submissions = {"solution": solution, "release": scratch.release_notebook(LAB),
                    "mutant": write_submission(solution, MUTANT, tmp / "mutant.ipynb")}
-    return SimpleNamespace(course=scratch, scores=course.autograde(scratch, LAB, submissions))
+    return SimpleNamespace(course=scratch, scores=grade_submissions(scratch, LAB, submissions))
 
 
 @pytest.fixture(scope="module")
@@ -86,12 +87,12 @@ def test_summary_rejects_bad_labs(graded):
 
 
 def test_nothing_graded_yet(tmp_path):
-    scratch = course.scratch_course(tmp_path, [LAB])
+    scratch = scratch_course(tmp_path, [LAB])
     for call in (lambda: exercise_summary(scratch),
                  lambda: export_grades(tmp_path / "grades.csv", scratch)):
         with pytest.raises(FileNotFoundError, match="nothing graded yet: run autograde first"):
             call()
-    course.release([LAB], scratch)     # the gradebook exists now, without submissions
+    scratch.release([LAB])     # the gradebook exists now, without submissions
     with pytest.raises(FileNotFoundError, match="nothing graded yet: run autograde first"):
         exercise_summary(scratch)
     with pytest.raises(ValueError, match="labs: '00_orientation': no autograded submissions"):

@@ -16,23 +16,25 @@ from nbgrader.converters import GenerateFeedback
 from traitlets.config.loader import PyFileConfigLoader
 from traitlets.utils.importstring import import_item
 
-from autograder import course
+from autograder import cells
+from autograder.course import Course
 from autograder.feedback import (HIDDEN_PLACEHOLDER, HideHiddenTests, feedback_path,
                                  generate_feedback)
 from autograder.mutants import edited, lab_mutants, write_submission
-from autograder.mutation import grade_id
+from autograder.scratch import grade_submissions, scratch_course
 
 pytestmark = pytest.mark.notebooks
 
 LAB = "00_orientation"
+COURSE = Course()
 BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 # Fails the first (visible) assert of a test cell that also holds hidden tests.
-VISIBLE_WRONG = next(m for m in lab_mutants(LAB) if m.why == "counts tensors instead of scalars")
+VISIBLE_WRONG = next(m for m in lab_mutants(LAB) if m.id == "count_parameters/counts-tensors")
 # Passes the visible asserts of test_macs (its depthwise case has C_in == groups) and fails a
 # hidden one, which draws grouped convolutions with groups=2 and more input channels.
-HIDDEN_WRONG = edited(LAB, "macs", "(conv.in_channels // conv.groups)",
-                      "(1 if conv.groups > 1 else conv.in_channels)", "test_macs",
-                      "treats every grouped convolution as depthwise")
+HIDDEN_WRONG = edited(LAB, "macs/grouped-as-depthwise", old="(conv.in_channels // conv.groups)",
+                      new="(1 if conv.groups > 1 else conv.in_channels)", caught_by="test_macs",
+                      why="treats every grouped convolution as depthwise")
 WRONG = {"visible_wrong": VISIBLE_WRONG, "hidden_wrong": HIDDEN_WRONG}
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -53,18 +55,18 @@ def hidden_blocks(source):
 def hidden_lines():
     """Every line only the hidden tests have (stripped): in a hidden block of the solution and
     nowhere in the student release."""
-    released = {line.strip() for cell in nbformat.read(course.release_notebook(LAB), 4).cells
+    released = {line.strip() for cell in nbformat.read(COURSE.release_notebook(LAB), 4).cells
                 for line in cell.source.splitlines()}
-    solution = nbformat.read(course.solution_notebook(LAB), 4)
+    solution = nbformat.read(COURSE.solution_notebook(LAB), 4)
     lines = {line.strip() for cell in solution.cells for line in hidden_blocks(cell.source)}
     return sorted(line for line in lines if line and line not in released)
 
 
 def visible_test_lines():
     """The lines of the test cells as the student release shows them (stripped)."""
-    release = nbformat.read(course.release_notebook(LAB), 4)
+    release = nbformat.read(COURSE.release_notebook(LAB), 4)
     return [line.strip() for cell in release.cells
-            if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code"
+            if cells.is_graded(cell) and cells.is_code(cell)
             for line in cell.source.splitlines() if line.strip()]
 
 
@@ -80,8 +82,8 @@ def assert_hides_hidden_tests(text):
 
 def error_of(scratch, student, cell_id):
     """The error output of cell ``cell_id`` in ``student``'s autograded notebook."""
-    path = scratch / "grading" / "autograded" / student / LAB / f"{LAB}.ipynb"
-    (cell,) = [c for c in nbformat.read(path, 4).cells if grade_id(c) == cell_id]
+    path = scratch.autograded_folder / student / LAB / f"{LAB}.ipynb"
+    (cell,) = [c for c in nbformat.read(path, 4).cells if cells.grade_id(c) == cell_id]
     (error,) = [output for output in cell.outputs if output.output_type == "error"]
     return error
 
@@ -98,13 +100,13 @@ NBGRADER_DEFAULTS = GenerateFeedback.class_traits()["preprocessors"].default()
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("feedback")
-    scratch = course.scratch_course(tmp / "course", [LAB])
-    course.release([LAB], scratch)
-    solution = course.solution_notebook(LAB, scratch)
+    scratch = scratch_course(tmp / "course", [LAB])
+    scratch.release([LAB])
+    solution = scratch.solution_notebook(LAB)
     submissions = {"solution": solution}
     submissions.update({student: write_submission(solution, mutant, tmp / f"{student}.ipynb")
                         for student, mutant in WRONG.items()})
-    return SimpleNamespace(course=scratch, scores=course.autograde(scratch, LAB, submissions))
+    return SimpleNamespace(course=scratch, scores=grade_submissions(scratch, LAB, submissions))
 
 
 @pytest.fixture(scope="module")
@@ -120,16 +122,16 @@ def default_pages(graded):
     defaults = [f"--GenerateFeedback.preprocessors={dotted_name(cls)}"
                 for cls in NBGRADER_DEFAULTS]
     directory = "grading/feedback_nbgrader_defaults"
-    course.run_nbgrader("generate_feedback", LAB, "--force", *defaults,
-                        f"--CourseDirectory.feedback_directory={directory}", course=graded.course)
-    return {student: page_text(graded.course / directory / student / LAB / f"{LAB}.html")
+    graded.course.run_nbgrader("generate_feedback", LAB, "--force", *defaults,
+                               f"--CourseDirectory.feedback_directory={directory}")
+    return {student: page_text(graded.course.path / directory / student / LAB / f"{LAB}.html")
             for student in WRONG}
 
 
 # --- the configuration ---------------------------------------------------------------------
 
 def test_config_adds_hide_hidden_tests_to_nbgraders_defaults():
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course.REPO)).load_config()
+    config = PyFileConfigLoader("nbgrader_config.py", path=COURSE.root).load_config()
     configured = [import_item(name) for name in config.GenerateFeedback.preprocessors]
     assert HideHiddenTests in configured
     assert [cls for cls in configured if cls is not HideHiddenTests] == NBGRADER_DEFAULTS
@@ -177,7 +179,7 @@ def test_feedback_shows_no_hidden_test_line(pages):
 
 
 def test_feedback_shows_one_placeholder_per_hidden_block(pages):
-    solution = nbformat.read(course.solution_notebook(LAB), 4)
+    solution = nbformat.read(COURSE.solution_notebook(LAB), 4)
     blocks = sum(cell.source.count(BEGIN) for cell in solution.cells)
     assert blocks > 0
     for text in pages.values():
@@ -209,7 +211,7 @@ def test_without_hide_hidden_tests_the_check_finds_hidden_lines(default_pages):
 
 def test_generate_feedback_for_given_students(graded):
     paths = generate_feedback(LAB, ["hidden_wrong"], course=graded.course)
-    assert paths == [feedback_path(LAB, "hidden_wrong", graded.course)]
+    assert paths == [feedback_path(graded.course, LAB, "hidden_wrong")]
 
 
 def test_generate_feedback_rejects_bad_input(graded, tmp_path):
@@ -219,6 +221,6 @@ def test_generate_feedback_rejects_bad_input(graded, tmp_path):
         generate_feedback(LAB, ["nobody"], course=graded.course)
     with pytest.raises(TypeError, match="students"):
         generate_feedback(LAB, "solution", course=graded.course)
-    ungraded = course.scratch_course(tmp_path, [LAB])
+    ungraded = scratch_course(tmp_path, [LAB])
     with pytest.raises(FileNotFoundError, match="nothing graded yet: run autograde first"):
         generate_feedback(LAB, course=ungraded)

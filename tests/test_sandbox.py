@@ -20,8 +20,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import autograde, course, gradebook, sandbox
+from autograder import autograde, gradebook, sandbox
 from autograder.__main__ import main, parser
+from autograder.course import REPO, Course
+from autograder.scratch import scratch_course, submit
 from test_autograde import CELL_TIMEOUT, FULL_MARKS, LAB, Case, build, prepend
 
 GiB = 1024 ** 3
@@ -90,13 +92,13 @@ def probe_paths(lab_course):
     return {
         "notebook": f"{LAB}.ipynb",
         "readable": [str(Path(lab_course) / "solutions" / LAB / f"{LAB}.ipynb"),
-                     str(course.REPO / "solutions" / LAB / f"{LAB}.ipynb"),
+                     str(REPO / "solutions" / LAB / f"{LAB}.ipynb"),
                      str(grading / "gradebook.db"),
                      str(grading / "submitted" / "solution" / LAB / f"{LAB}.ipynb"),
-                     str(course.REPO / "autograder" / "autograde.py"),
+                     str(REPO / "autograder" / "autograde.py"),
                      "/etc/shadow"],
-        "writable": [str(course.REPO / "utils" / "__init__.py"),
-                     str(course.REPO / "autograder" / "integrity.py"),
+        "writable": [str(REPO / "utils" / "__init__.py"),
+                     str(REPO / "autograder" / "integrity.py"),
                      "/proc/sys/vm/swappiness"],
         "listed": [str(grading / "autograded"), str(Path.home())],
     }
@@ -166,10 +168,10 @@ def listener():
 
 @pytest.fixture(scope="module")
 def lab_course(tmp_path_factory):
-    directory = course.scratch_course(tmp_path_factory.mktemp("course"), [LAB])
-    course.release([LAB], directory)
-    (directory / "canary.txt").write_text(CANARY)
-    return directory
+    course = scratch_course(tmp_path_factory.mktemp("course"), [LAB])
+    course.release([LAB])
+    (course.path / "canary.txt").write_text(CANARY)
+    return course
 
 
 @pytest.fixture(scope="module")
@@ -180,12 +182,12 @@ def graded(lab_course, listener):
         pytest.skip("no writable cgroup for the memory and process caps on this machine")
     built = cases(lab_course, listener[0])
     for name, case in built.items():
-        course.submit(lab_course, LAB, name, build(lab_course, name, case))
+        submit(lab_course, LAB, name, build(lab_course, name, case))
     outcomes = autograde.autograde(
         [LAB], course=lab_course, jobs=2, timeout=CELL_TIMEOUT,
         nbgrader_options=[f"--SandboxedKernelManager.memory_limit={MEMORY_LIMIT}",
                           f"--SandboxedKernelManager.process_limit={PROCESS_LIMIT}"])
-    return {o.student: o for o in outcomes}, gradebook.snapshot(gradebook.path(lab_course))
+    return {o.student: o for o in outcomes}, gradebook.snapshot(lab_course.gradebook_path)
 
 
 # -- graded attacks --------------------------------------------------------------------------------
@@ -200,7 +202,7 @@ def test_each_attack_gets_exactly_the_points_it_earned(graded, lab_course, liste
     assert sorted(g for g, (s, _) in outcome.scores.items() if s == 0) == sorted(case.wrong)
     if case.stopped:
         assert case.stopped in (outcome.stopped or ""), outcome.stopped
-        report = json.loads(autograde.report_path(LAB, name, lab_course).read_text())
+        report = json.loads(autograde.report_path(lab_course, LAB, name).read_text())
         assert report["stopped"] == outcome.stopped
     else:
         assert outcome.stopped is None, outcome.stopped
@@ -226,7 +228,7 @@ def test_a_submission_sees_neither_solutions_nor_grading_nor_home(graded, lab_co
 @NOTEBOOKS
 def test_links_left_in_its_folder_are_removed_before_nbgrader_writes(graded, lab_course):
     folder = Path(lab_course, "grading", "autograded", "snoops", LAB)
-    assert (lab_course / "canary.txt").read_text() == CANARY
+    assert (lab_course.path / "canary.txt").read_text() == CANARY
     assert not (folder / f"{LAB}.ipynb").is_symlink()
     assert nbformat.read(folder / f"{LAB}.ipynb", as_version=4).cells, "the graded notebook"
     assert not os.path.lexists(folder / "planted_fifo")
@@ -237,23 +239,23 @@ def test_the_probes_can_see_through_an_unsandboxed_kernel(graded, lab_course, tm
     """The same snooping submission graded with --unsafe-no-sandbox reads the gradebook, and
     nbgrader writes through its link: the checks above would catch a sandbox that let either
     through."""
-    unsafe = Path(shutil.copytree(lab_course, tmp_path / "unsafe", ignore=shutil.ignore_patterns(
+    unsafe = Course(shutil.copytree(lab_course, tmp_path / "unsafe", ignore=shutil.ignore_patterns(
         "autograded", "reports", "backups")))
-    for folder in (unsafe / "grading" / "submitted").iterdir():
+    for folder in unsafe.submitted_folder.iterdir():
         if folder.name != "snoops":
             shutil.rmtree(folder)
     autograde.autograde([LAB], ["snoops"], course=unsafe, timeout=CELL_TIMEOUT,
                         unsafe_no_sandbox=True)
     lines = probes(unsafe, "snoops")
-    assert f"read {lab_course / 'grading' / 'gradebook.db'} OPEN" in lines, lines
-    assert (unsafe / "canary.txt").read_text() != CANARY, "nbgrader wrote through the link"
+    assert f"read {lab_course.gradebook_path} OPEN" in lines, lines
+    assert (unsafe.path / "canary.txt").read_text() != CANARY, "nbgrader wrote through the link"
 
 
 @NOTEBOOKS
 def test_no_process_outlives_its_submission_and_the_gradebook_stays(graded, lab_course):
     time.sleep(3)           # the detached writer retries every 0.5 s while it lives
     assert survivors() == []
-    assert gradebook.snapshot(gradebook.path(lab_course)) == graded[1]
+    assert gradebook.snapshot(lab_course.gradebook_path) == graded[1]
     assert graded[0]["solution"].score == FULL_MARKS
 
 
@@ -307,7 +309,7 @@ def test_the_command_isolates_the_kernel(tmp_path):
     assert command[command.index("--tmpfs") - 2:command.index("--tmpfs")] == ["--size", str(GiB)]
     assert command[-8:] == ["--", *sandbox.INIT, "python", "-m", "ipykernel_launcher"]
     bound = {command[i + 1] for i, arg in enumerate(command) if arg in ("--bind", "--ro-bind")}
-    repo = str(course.REPO)
+    repo = str(REPO)
     visible = {p for p in bound if p.startswith(repo)}
     assert visible == {f"{repo}/utils", f"{repo}/data", f"{repo}/autograder/__init__.py",
                        f"{repo}/autograder/integrity.py"}
@@ -335,12 +337,13 @@ def test_without_cgroups_the_launcher_sets_rlimits():
 
 def test_autograde_refuses_to_run_unsandboxed_without_the_unsafe_flag(tmp_path, monkeypatch,
                                                                       capsys):
-    scratch = course.scratch_course(tmp_path / "course", [LAB])
+    scratch = scratch_course(tmp_path / "course", [LAB])
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))          # no bwrap anywhere
     with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap") as error:
         autograde.autograde([LAB], course=scratch)
     assert "--unsafe-no-sandbox" in str(error.value) and "WSL" in str(error.value)
-    assert not (scratch / "grading" / "backups").exists(), "refused before touching the gradebook"
+    assert not (scratch.grading_folder / "backups").exists(), \
+        "refused before touching the gradebook"
     with pytest.raises(SystemExit) as exit_:
         main(["autograde", LAB])
     assert exit_.value.code == 2 and "bubblewrap" in capsys.readouterr().err

@@ -26,10 +26,11 @@ import nbformat
 import pytest
 from nbgrader import utils as nbgrader_utils
 
-from autograder import course, student_kit
+from autograder import cells, student_kit
 from autograder.__main__ import main
+from autograder.course import REPO, Course
 
-REPO = course.REPO
+COURSE = Course()
 TOP = student_kit.KIT_NAME
 RELEASED_LABS = sorted(p.parent.name for p in (REPO / "labs").glob("*/*.ipynb")
                        if p.stem == p.parent.name)
@@ -69,7 +70,7 @@ def test_the_zip_holds_the_labs_utils_data_and_student_set_up_only(kit_zip):
         "labs", "utils", "data", "jupyter", "LICENSE", "README.md", "Makefile", "pyproject.toml",
         "environment.yml", "nbgrader_config.py", "self_check.py"}
     for lab in RELEASED_LABS:
-        released = course.release_notebook(lab)
+        released = COURSE.release_notebook(lab)
         assert contents[f"labs/{lab}/{lab}.ipynb"] == released.read_bytes()
     for module in (REPO / "utils").glob("*.py"):
         assert contents[f"utils/{module.name}"] == module.read_bytes()
@@ -134,7 +135,7 @@ def test_cli_builds_the_zip_and_names_what_utils_shares_with_the_solutions(tmp_p
     printed = capsys.readouterr().out
     assert zipfile.is_zipfile(output) and f"{output}: " in printed
     for lab, grade_id in student_kit.REFERENCE_IMPLEMENTATIONS:
-        assert f"{lab}/{grade_id}" in printed or lab not in course.lab_names()
+        assert f"{lab}/{grade_id}" in printed or lab not in COURSE.lab_names()
 
 
 # --- no answers -----------------------------------------------------------------------------
@@ -143,14 +144,14 @@ def test_no_hidden_test_or_solution_text_in_the_zip(kit_zip):
     contents = zip_contents(kit_zip[0])
     blocks = student_kit.answer_blocks()
     assert {b.kind for b in blocks} == {"SOLUTION", "HIDDEN TESTS"}
-    assert {b.lab for b in blocks} == set(course.lab_names())
+    assert {b.lab for b in blocks} == set(COURSE.lab_names())
     leaks = student_kit.find_leaks(contents, blocks)
     assert [str(leak) for leak in leaks if not leak.allowed] == []
     # What is allowed is utils' reference implementations, each listed one of a lab that exists
     # still there (the list does not outgrow the kit), and what build() reports.
     found = {(leak.lab, leak.grade_id) for leak in leaks}
     assert found == {(lab, grade_id) for lab, grade_id in student_kit.REFERENCE_IMPLEMENTATIONS
-                     if lab in course.lab_names()}
+                     if lab in COURSE.lab_names()}
     assert all(leak.path.startswith("utils/") for leak in leaks)
     assert leaks == kit_zip[1]
     for name, data in contents.items():
@@ -186,7 +187,8 @@ def test_a_hidden_test_in_a_released_notebook_stops_the_build(tmp_path):
     scratch = tmp_path / "course"
     for name in ("labs", "utils", "data", "solutions", "jupyter/student", "jupyter/lab-settings"):
         shutil.copytree(REPO / name, scratch / name)
-    (scratch / "LICENSE").write_bytes((REPO / "LICENSE").read_bytes())
+    for name in ("LICENSE", "nbgrader_config.py"):
+        (scratch / name).write_bytes((REPO / name).read_bytes())
     hidden, text = block("HIDDEN TESTS", "02_quantization")
     release = scratch / "labs" / "02_quantization" / "02_quantization.ipynb"
     notebook = json.loads(release.read_text())
@@ -195,7 +197,7 @@ def test_a_hidden_test_in_a_released_notebook_stops_the_build(tmp_path):
     output = tmp_path / "kit.zip"
     with pytest.raises(ValueError, match=f"labs/02_quantization/02_quantization.ipynb: hidden "
                                          f"tests text of 02_quantization/{hidden.grade_id}"):
-        student_kit.build(output, course_dir=scratch)
+        student_kit.build(output, course=Course(scratch))
     assert not output.exists()
 
 
@@ -257,9 +259,9 @@ print(json.dumps([cell.outputs for cell in nb.cells]))
 
 def setup_cell(notebook):
     """The source of the first code cell whose grade_id names the set-up."""
-    cells = json.loads(Path(notebook).read_text())["cells"]
-    return next("".join(c["source"]) for c in cells if c["cell_type"] == "code"
-                and "setup" in c["metadata"].get("nbgrader", {}).get("grade_id", ""))
+    notebook_cells = json.loads(Path(notebook).read_text())["cells"]
+    return next("".join(c["source"]) for c in notebook_cells if c["cell_type"] == "code"
+                and "setup" in (cells.grade_id(c) or ""))
 
 
 @pytest.mark.notebooks
@@ -280,13 +282,12 @@ def test_each_labs_setup_cell_runs_from_the_unpacked_kit(lab, installed, kit):
 
 def solved(release, solution):
     """The release notebook with each answer cell replaced by the worked solution (markers out)."""
-    answers = {c["metadata"]["nbgrader"]["grade_id"]: c["source"]
-               for c in json.loads(solution.read_text())["cells"]
-               if c["metadata"].get("nbgrader", {}).get("solution")}
+    answers = {cells.grade_id(c): c["source"]
+               for c in json.loads(solution.read_text())["cells"] if cells.is_answer(c)}
     notebook = json.loads(release.read_text())
     for cell in notebook["cells"]:
-        grade_id = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if cell["metadata"].get("nbgrader", {}).get("solution") and grade_id in answers:
+        grade_id = cells.grade_id(cell)
+        if cells.is_answer(cell) and grade_id in answers:
             cell["source"] = [line for line in answers[grade_id]
                               if not student_kit.MARKER.search(line)]
     return json.dumps(notebook)
@@ -297,10 +298,9 @@ def test_make_check_reports_each_visible_test_and_exits_accordingly(installed, k
     python, env = installed
     lab = "00_orientation"
     notebook = kit / "labs" / lab / f"{lab}.ipynb"
-    cells = json.loads(notebook.read_text())["cells"]
-    tests = [c["metadata"]["nbgrader"]["grade_id"] for c in cells
-             if c["metadata"].get("nbgrader", {}).get("grade")
-             and not c["metadata"]["nbgrader"].get("solution")]
+    notebook_cells = json.loads(notebook.read_text())["cells"]
+    tests = [cells.grade_id(c) for c in notebook_cells
+             if cells.is_graded(c) and not cells.is_answer(c)]
     release = notebook.read_text()
     blank = run(["make", "check", f"LAB={lab}"], cwd=kit, env=env)
     assert blank.returncode != 0
@@ -309,7 +309,7 @@ def test_make_check_reports_each_visible_test_and_exits_accordingly(installed, k
         assert re.search(rf"^  FAIL  {grade_id}\s+NotImplementedError: not answered yet$",
                          blank.stdout, re.M), blank.stdout
 
-    notebook.write_text(solved(notebook, course.solution_notebook(lab)))
+    notebook.write_text(solved(notebook, COURSE.solution_notebook(lab)))
     answered = run(["make", "check", f"LAB={lab}"], cwd=kit, env=env)
     assert answered.returncode == 0, answered.stdout + answered.stderr
     assert f"{lab}: {len(tests)} of {len(tests)} visible tests pass" in answered.stdout
@@ -318,7 +318,7 @@ def test_make_check_reports_each_visible_test_and_exits_accordingly(installed, k
     # Tests edited to pass: every visible test passes, and the check still fails and says why.
     edited = json.loads(release)
     for cell in edited["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade_id") in tests:
+        if cells.grade_id(cell) in tests:
             cell["source"] = ['print("all tests passed")\n']
     notebook.write_text(json.dumps(edited))
     cheated = run(["make", "check", f"LAB={lab}"], cwd=kit, env=env)
