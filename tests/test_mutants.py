@@ -2,18 +2,19 @@
 
 import pytest
 
-from autograder import authoring, cells, course
+from autograder import authoring, cells
+from autograder.course import Course
 from autograder.mutants import (Mutant, edited, edited_many, equal_to_everything, lab_mutants,
                                 solution_answers)
 from autograder.mutation import run_mutants
 
 import nbformat
 
-LABS = course.lab_names()
+LABS = Course().lab_names()
 
 
 def graded_answers(lab):
-    nb = nbformat.read(course.solution_notebook(lab), as_version=4)
+    nb = nbformat.read(Course().solution_notebook(lab), as_version=4)
     return {cells.grade_id(c) for c in nb.cells if cells.is_code(c) and cells.is_answer(c)}
 
 
@@ -60,7 +61,7 @@ def test_builders_take_their_strings_by_keyword():
 @pytest.mark.notebooks
 @pytest.mark.parametrize("lab", LABS)
 def test_tests_reject_every_mutant(lab):
-    results = run_mutants(course.solution_notebook(lab), lab_mutants(lab))
+    results = run_mutants(Course().solution_notebook(lab), lab_mutants(lab))
     missed = [f"{r.mutant.id}: {r.mutant.why}" for r in results if not r.caught]
     assert not missed, f"{lab}: these wrong answers passed the tests: {missed}"
 
