@@ -53,6 +53,8 @@ import sys
 import threading
 import types
 
+__all__ = ["GUARDED_MODULES", "GUARDED_CLASSES", "seal", "remember", "replaced", "restore", "Entry"]
+
 GUARDED_MODULES = ("math", "statistics", "operator", "numpy", "numpy.testing", "torch",
                    "torch.testing", "torch.nn.functional")
 GUARDED_CLASSES = ("torch.Tensor", "torch._C.TensorBase")
@@ -378,7 +380,7 @@ def _utils_modules():
     return [utils] + [importlib.import_module(name) for name in sorted(names)]
 
 
-def seal():
+def seal() -> int:
     """Record the originals of everything guarded. Call once, before any student code runs."""
     global _seal
     _seal = Seal()
@@ -401,7 +403,7 @@ def seal():
     return len(_seal.attributes)
 
 
-def remember(namespace, phase):
+def remember(namespace: dict, phase: str) -> list[str]:
     """Around a locked cell: ``phase="before"`` notes the namespace, ``phase="after"`` guards
     the modules, functions and classes the cell bound (new names or rebound ones)."""
     global _namespace_before
@@ -441,7 +443,7 @@ def _accept_library_wrappers():
             _seal.attributes[key] = (owner, current)
 
 
-def replaced():
+def replaced() -> list[str]:
     """Labels of everything guarded that is no longer the original object."""
     _accept_library_wrappers()
     found = [label for label, module in _seal.modules.items() if sys.modules.get(label) is not module]
@@ -457,7 +459,7 @@ def replaced():
     return sorted(found)
 
 
-def restore():
+def restore() -> list[str]:
     """Put every replaced original back, drop shadowing imports, reset the shell's hooks and stop
     the threads started since the seal; returns the labels of what had been changed."""
     found = _restore_builtins()

@@ -69,11 +69,12 @@ from pathlib import Path
 from jupyter_client import AsyncKernelManager
 from traitlets import Bool, Integer, List, Unicode
 
+from .course import REPO
+
 __all__ = ["Caps", "SandboxUnavailable", "SandboxedKernelManager", "bwrap_command",
            "check_available", "find_bwrap", "kit_paths", "matplotlib_font_caches", "python_paths",
            "remove_planted_files", "INSTALL_HINT"]
 
-REPO = Path(__file__).resolve().parent.parent
 GiB = 1024 ** 3
 INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf "
                 "install bubblewrap); on macOS or Windows grade inside a Linux container or WSL; "
@@ -95,7 +96,7 @@ class SandboxUnavailable(RuntimeError):
     """bubblewrap is missing or cannot create namespaces on this machine."""
 
 
-def find_bwrap(bwrap="bwrap"):
+def find_bwrap(bwrap: str = "bwrap") -> str:
     """The path of the ``bwrap`` executable, or :class:`SandboxUnavailable` saying what to
     install."""
     path = shutil.which(bwrap)
@@ -105,7 +106,7 @@ def find_bwrap(bwrap="bwrap"):
     return path
 
 
-def check_available(bwrap="bwrap"):
+def check_available(bwrap: str = "bwrap") -> str:
     """Start a trivial sandbox like a kernel's; raises :class:`SandboxUnavailable` with bwrap's
     own message when it cannot (missing, or namespaces not permitted, e.g. in an unprivileged
     container)."""
@@ -120,14 +121,14 @@ def check_available(bwrap="bwrap"):
     return path
 
 
-def kit_paths(repo=REPO):
+def kit_paths(repo: Path = REPO) -> list[Path]:
     """The kit code and data a kernel imports or reads, bound read-only at the same path."""
     repo = Path(repo)
     return [repo / "utils", repo / "data", repo / "autograder" / "__init__.py",
             repo / "autograder" / "integrity.py"]
 
 
-def python_paths():
+def python_paths() -> list[Path]:
     """Python's installation and the virtual environment (bound read-only where not already
     under a system entry)."""
     paths = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix,
@@ -137,7 +138,7 @@ def python_paths():
                   and not any(p != q and p.is_relative_to(q) for q in paths))
 
 
-def system_arguments():
+def system_arguments() -> list[str]:
     """bwrap arguments for the read-only system: ``/usr`` and its links, some of /etc,
     ``/sys``, a new ``/proc`` and ``/dev``, an empty private ``/tmp``."""
     args = []
@@ -155,7 +156,7 @@ def system_arguments():
                    "--dev", "/dev", "--tmpfs", "/tmp"]
 
 
-def remove_planted_files(folder):
+def remove_planted_files(folder: str | Path) -> list[str]:
     """Remove what a submission may leave in its folder for nbgrader to trip on once the kernel
     is gone: symbolic links (nbgrader would write the graded notebook *through* one, onto any
     file the instructor can write, or read a solution through one into the feedback) and FIFOs,
@@ -172,7 +173,7 @@ def remove_planted_files(folder):
     return sorted(removed)
 
 
-def matplotlib_font_caches():
+def matplotlib_font_caches() -> list[Path]:
     """The instructor's matplotlib font list(s): bound read-only into the sandbox's HOME, so
     each kernel does not rebuild the list (seconds, and a warning on stderr)."""
     folder = os.environ.get("MPLCONFIGDIR") or os.path.join(
@@ -180,8 +181,9 @@ def matplotlib_font_caches():
     return sorted(Path(folder).glob("fontlist-*.json"))
 
 
-def bwrap_command(kernel_cmd, *, workdir, private, environment, bwrap="bwrap", read_only=(),
-                  tmp_size=None):
+def bwrap_command(kernel_cmd: list[str], *, workdir: str, private: str, environment: dict,
+                  bwrap: str = "bwrap", read_only: tuple = (), tmp_size: int | None = None
+                  ) -> list[str]:
     """The command that runs ``kernel_cmd`` sandboxed (see the module docstring).
 
     workdir      the submission's folder: writable, the working directory
@@ -215,7 +217,7 @@ class Caps:
     """Memory and process caps for one kernel: a cgroup per kernel where cgroups are writable,
     else rlimits set by the launcher (see :meth:`launcher`)."""
 
-    def __init__(self, name, memory_bytes, processes):
+    def __init__(self, name: str, memory_bytes: int, processes: int):
         self.name, self.memory_bytes, self.processes = name, int(memory_bytes), int(processes)
         self.groups = {}          # controller ("memory", "pids") -> cgroup folder
         self.kill_files = []      # v2 cgroup.kill files
@@ -420,7 +422,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             tmp_size=self.memory_limit)
         return await super()._async_launch_kernel(command, **kw)
 
-    def kernel_environment(self, env):
+    def kernel_environment(self, env: dict) -> dict:
         """The kernel's variables: those matching :attr:`environment`, and the sandbox's PATH,
         HOME and TMPDIR."""
         kept = {name: value for name, value in env.items()
