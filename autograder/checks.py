@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-__all__ = ["check_positive_int", "check_positive_seconds", "as_student_list"]
+__all__ = ["check_positive_int", "check_positive_seconds", "check_not_string", "as_student_list"]
 
 
 def check_positive_int(value: object, name: str) -> None:
@@ -25,11 +25,17 @@ def check_positive_seconds(value: Optional[float], name: str) -> None:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
+def check_not_string(value: object, name: str, items: str) -> None:
+    """Raise TypeError if ``value``, which should be a list of ``items`` (e.g. "lab names"), is
+    a single string: it would read as one item per character."""
+    if isinstance(value, str):
+        raise TypeError(f"{name}: give a list of {items}, not the string {value!r}")
+
+
 def as_student_list(value: Optional[Iterable[str]], name: str = "students") -> Optional[list[str]]:
-    """``value`` as a list of student ids without repeats (None stays None: every student).
-    A single string is refused (TypeError): it would read as one id per character."""
+    """``value`` as a list of student ids without repeats (None stays None: every student);
+    a single string is refused (:func:`check_not_string`)."""
     if value is None:
         return None
-    if isinstance(value, str):
-        raise TypeError(f"{name}: give a list of student ids, not the string {value!r}")
+    check_not_string(value, name, "student ids")
     return list(dict.fromkeys(value))

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from nbgrader.api import Assignment, Gradebook, Notebook
 
 from . import cells
+from .checks import check_not_string
 from .course import Course
 
 __all__ = ["ExerciseSummary", "COLUMNS", "existing_gradebook", "open_gradebook", "export_grades",
@@ -124,8 +125,7 @@ def lab_summary(course: Course, assignment: Assignment) -> list[ExerciseSummary]
 def summarized_labs(course: Course, labs: Optional[Iterable[str]], graded: list[str]
                     ) -> list[str]:
     """``labs`` (None: every graded lab) after checking each has autograded submissions."""
-    if isinstance(labs, str):
-        raise TypeError(f"labs: give a list of lab names, not the string {labs!r}")
+    check_not_string(labs, "labs", "lab names")
     if labs is None:
         if not graded:
             raise FileNotFoundError("nothing graded yet: run autograde first")
