@@ -272,3 +272,15 @@ def test_quantization_references_are_what_lab_02_forbade():
                                     "utils.quant_error", "utils.integer_ops")
                         if not t.startswith("utils.") or importlib.util.find_spec(t))
     assert grading.available(grading.QUANTIZATION_REFERENCES) == written_out
+
+
+def test_swapped_answers_binds_then_restores_also_on_exceptions():
+    namespace = {"quantize": "student's", "other": 1}
+    with grading.swapped_answers(namespace, {"quantize": "reference", "missing": "stand-in"}):
+        assert namespace["quantize"] == "reference" and namespace["missing"] == "stand-in"
+        namespace["new"] = 2                                 # the block's own bindings stay
+    assert namespace == {"quantize": "student's", "other": 1, "missing": None, "new": 2}
+    with pytest.raises(KeyError):
+        with grading.swapped_answers(namespace, {"quantize": "reference"}):
+            raise KeyError("boom")
+    assert namespace["quantize"] == "student's"

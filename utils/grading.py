@@ -24,7 +24,7 @@ import sys
 import threading
 import types
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 from unittest import mock
@@ -32,8 +32,8 @@ from unittest import mock
 import torch
 
 __all__ = ["STUDENT_VARIABLE", "QUANTIZATION_REFERENCES", "submission_seed", "assert_answer",
-           "assert_type", "assert_does_not_use", "available", "forbidden_references",
-           "referenced_names", "captured_values", "resolve", "tripwires"]
+           "assert_type", "assert_does_not_use", "available", "swapped_answers",
+           "forbidden_references", "referenced_names", "captured_values", "resolve", "tripwires"]
 
 
 STUDENT_VARIABLE = "AUTOGRADER_STUDENT"   # set by the autograder (autograder/execution.py)
@@ -193,6 +193,27 @@ def tripwires(targets: Sequence[str]) -> Iterator[list[str]]:
                 calls.append("sys.setprofile (the from-scratch check's call recorder was removed)")
             sys.setprofile(previous[0])
             threading.setprofile(previous[1])
+
+
+@contextmanager
+def swapped_answers(namespace: dict[str, Any], replacements: Mapping[str, Any]) -> Iterator[None]:
+    """Inside the block, each name of ``replacements`` is bound to its replacement in
+    ``namespace`` (a notebook's ``globals()``); afterwards every name is bound again to what it
+    was, also when the block raises (a name that was not bound comes back as ``None``).
+
+    A test cell grading one exercise runs with the answers it builds on swapped for reference
+    versions (lab 02: PyTorch's), so a mistake in an earlier answer costs the test cells of its
+    own exercise, not every later one as well.
+
+    PyTorch counterpart: none; ``unittest.mock.patch.dict(namespace, replacements)`` is close,
+    but on exit it restores the whole dictionary, undoing every binding the block made.
+    """
+    saved = {name: namespace.get(name) for name in replacements}
+    namespace.update(replacements)
+    try:
+        yield
+    finally:
+        namespace.update(saved)
 
 
 def assert_does_not_use(function: Callable[..., Any], targets: Sequence[str], *args: Any,
