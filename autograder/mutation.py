@@ -20,7 +20,6 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from . import cells
-from .cells import grade_id  # noqa: F401  (tests/test_feedback.py imports it from here)
 from .mutants import Mutant
 
 __all__ = ["MutantResult", "run_mutants"]
@@ -31,11 +30,6 @@ class MutantResult:
     mutant: Mutant
     caught: bool      # its test cell raised
     message: str      # the last line of the error, or "the test cell passed"
-
-
-def cell_index(nb: nbformat.NotebookNode) -> dict[str, int]:
-    """grade_id -> index of the cell in the notebook (tests/test_autograde.py imports it)."""
-    return cells.grade_index(nb.cells)
 
 
 def _last_needed_cell(index, mutants):
@@ -52,7 +46,7 @@ def run_mutants(notebook_path: str | Path, mutants: Sequence[Mutant],
     """Execute the solution and try every mutant; returns a list of :class:`MutantResult`."""
     path = Path(notebook_path)
     nb = nbformat.read(path, as_version=4)
-    index = cell_index(nb)
+    index = cells.grade_index(nb.cells)
     last = _last_needed_cell(index, mutants)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
