@@ -31,6 +31,12 @@ BIN = Path(sys.executable).parent               # this environment's nbgrader, j
 CONFIG_FILE = "nbgrader_config.py"
 
 
+def _step_folder(trait: str) -> property:
+    """A property: the course's folder named by its ``trait`` (e.g. ``"submitted_directory"``)."""
+    return property(lambda course: course.folder(getattr(course, trait)),
+                    doc=f"The course's ``{trait}`` as a path.")
+
+
 class Course(CourseDirectory):
     """nbgrader's ``CourseDirectory`` of ``root`` as its ``nbgrader_config.py`` configures it,
     with the course's folders as paths, its labs, releasing, and a way to run nbgrader in it.
@@ -57,25 +63,12 @@ class Course(CourseDirectory):
         """One of the course's folders, e.g. ``course.folder(course.submitted_directory)``."""
         return self.path / directory
 
-    @property
-    def source_folder(self) -> Path:
-        return self.folder(self.source_directory)
-
-    @property
-    def release_folder(self) -> Path:
-        return self.folder(self.release_directory)
-
-    @property
-    def submitted_folder(self) -> Path:
-        return self.folder(self.submitted_directory)
-
-    @property
-    def autograded_folder(self) -> Path:
-        return self.folder(self.autograded_directory)
-
-    @property
-    def feedback_folder(self) -> Path:
-        return self.folder(self.feedback_directory)
+    # nbgrader's steps as paths: solutions/, labs/, grading/submitted/, ...
+    source_folder = _step_folder("source_directory")
+    release_folder = _step_folder("release_directory")
+    submitted_folder = _step_folder("submitted_directory")
+    autograded_folder = _step_folder("autograded_directory")
+    feedback_folder = _step_folder("feedback_directory")
 
     @property
     def downloaded_directory(self) -> str:
