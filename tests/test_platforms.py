@@ -10,7 +10,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder import course
+from autograder import cells
+from autograder.course import Course
 
 ONLY_QNNPACK = """\
 import torch
@@ -18,14 +19,10 @@ type(torch.backends.quantized).supported_engines = property(lambda self: ["qnnpa
 """
 
 
-def is_graded(cell):
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade", False)
-
-
 @pytest.mark.notebooks
-@pytest.mark.parametrize("lab", course.lab_names())
+@pytest.mark.parametrize("lab", Course().lab_names())
 def test_lab_runs_with_only_qnnpack(lab):
-    path = course.solution_notebook(lab)
+    path = Course().solution_notebook(lab)
     nb = nbformat.read(path, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_code_cell(ONLY_QNNPACK))
     NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
@@ -33,7 +30,7 @@ def test_lab_runs_with_only_qnnpack(lab):
     errors = [f"cell {i}: {o.ename}: {o.evalue}" for i, cell in enumerate(nb.cells)
               if cell.cell_type == "code" for o in cell.outputs if o.output_type == "error"]
     assert not errors, f"{lab} fails on a qnnpack-only machine: {errors}"
-    stderr = [cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells
-              if cell.cell_type == "code" and is_graded(cell)
+    stderr = [cells.grade_id(cell) for cell in nb.cells
+              if cells.is_code(cell) and cells.is_graded(cell)
               and any(o.get("name") == "stderr" for o in cell.outputs)]
     assert not stderr, f"{lab}: graded cells write to stderr on a qnnpack-only machine: {stderr}"
