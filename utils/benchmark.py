@@ -24,6 +24,8 @@ import torch
 from torch import nn
 from torch.utils.benchmark import Timer
 
+from .checks import check_positive_int
+
 __all__ = ["latency", "Speedup", "speedup"]
 
 
@@ -42,18 +44,13 @@ def _as_function(fn_or_model):
                     f"{type(fn_or_model).__name__}")
 
 
-def _check_positive_int(value, name):
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def _warm_timer(fn_or_model, inputs, threads, warmup):
     """A ``Timer`` for ``fn(*inputs)`` on ``threads`` threads, after ``warmup`` untimed calls.
 
     Warm-up runs through the Timer too, so it uses the same thread count (first calls pay for
     memory allocation, weight packing, lazy initialisation and cold caches).
     """
-    _check_positive_int(threads, "threads")
+    check_positive_int(threads, "threads")
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative int, got {warmup!r}")
     timer = Timer(stmt="fn(*inputs)", globals={"fn": _as_function(fn_or_model), "inputs": inputs},
@@ -92,7 +89,7 @@ def latency(fn_or_model: Callable[..., Any], *inputs: Any, threads: int = 2, war
 
     PyTorch counterpart: ``torch.utils.benchmark.Timer(...).blocked_autorange().median``.
     """
-    _check_positive_int(repeats, "repeats")
+    check_positive_int(repeats, "repeats")
     timer = _warm_timer(fn_or_model, inputs, threads, warmup)
     return statistics.median(_seconds_per_call(timer, min_run_time) for _ in range(repeats))
 
@@ -139,7 +136,7 @@ def speedup(baseline: Callable[..., Any], candidate: Callable[..., Any], *inputs
     PyTorch counterpart: ``torch.utils.benchmark.Compare`` shows measurements side by side
     but does not interleave them or form a ratio.
     """
-    _check_positive_int(rounds, "rounds")
+    check_positive_int(rounds, "rounds")
     timers = [_warm_timer(f, inputs, threads, warmup) for f in (baseline, candidate)]
     baseline_times, candidate_times = [], []
     for _ in range(rounds):

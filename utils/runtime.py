@@ -18,6 +18,8 @@ from contextlib import contextmanager
 
 import torch
 
+from .checks import check_positive_int
+
 __all__ = ["DEFAULT_ENGINE_PREFERENCE", "threads", "quantized_engine", "preferred_engine"]
 
 #: The kit's usual choice: x86 (fbgemm + oneDNN), then fbgemm, then qnnpack (ARM).
@@ -44,8 +46,7 @@ def threads(n: int) -> Iterator[int]:
     manager of its own; ``torch.utils.benchmark.Timer(num_threads=n)`` does the same around a
     measurement).
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"threads: n must be a positive int, got {n!r}")
+    check_positive_int(n, "threads: n")
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
