@@ -118,11 +118,11 @@ def submissions(lab, scratch):
                   if cells.is_autograded_test(cell)}
     cases = {"solution": (scratch.solution_notebook(lab), set(), full),
              "untouched_release": (release, test_cells, 0),
-             "attacked_release": (attacked_release(release, scratch / f"{lab}-attacked.ipynb"),
+             "attacked_release": (attacked_release(release, scratch.path / f"{lab}-attacked.ipynb"),
                                   test_cells, 0)}
     for student, mutant_id, lost, score in wrong_versions(lab):
         path = write_submission(scratch.solution_notebook(lab), mutant(lab, mutant_id),
-                                scratch / f"{lab}-{student}.ipynb")
+                                scratch.path / f"{lab}-{student}.ipynb")
         cases[student] = (path, lost, score)
     return cases
 
