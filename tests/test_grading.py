@@ -279,7 +279,7 @@ def test_swapped_answers_binds_then_restores_also_on_exceptions():
     with grading.swapped_answers(namespace, {"quantize": "reference", "missing": "stand-in"}):
         assert namespace["quantize"] == "reference" and namespace["missing"] == "stand-in"
         namespace["new"] = 2                                 # the block's own bindings stay
-    assert namespace == {"quantize": "student's", "other": 1, "missing": None, "new": 2}
+    assert namespace == {"quantize": "student's", "other": 1, "new": 2}   # "missing" unbound again
     with pytest.raises(KeyError):
         with grading.swapped_answers(namespace, {"quantize": "reference"}):
             raise KeyError("boom")

@@ -199,7 +199,7 @@ def tripwires(targets: Sequence[str]) -> Iterator[list[str]]:
 def swapped_answers(namespace: dict[str, Any], replacements: Mapping[str, Any]) -> Iterator[None]:
     """Inside the block, each name of ``replacements`` is bound to its replacement in
     ``namespace`` (a notebook's ``globals()``); afterwards every name is bound again to what it
-    was, also when the block raises (a name that was not bound comes back as ``None``).
+    was, also when the block raises (a name that was not bound is unbound again).
 
     A test cell grading one exercise runs with the answers it builds on swapped for reference
     versions (lab 02: PyTorch's), so a mistake in an earlier answer costs the test cells of its
@@ -208,11 +208,13 @@ def swapped_answers(namespace: dict[str, Any], replacements: Mapping[str, Any]) 
     PyTorch counterpart: none; ``unittest.mock.patch.dict(namespace, replacements)`` is close,
     but on exit it restores the whole dictionary, undoing every binding the block made.
     """
-    saved = {name: namespace.get(name) for name in replacements}
+    saved = {name: namespace[name] for name in replacements if name in namespace}
     namespace.update(replacements)
     try:
         yield
     finally:
+        for name in replacements:
+            namespace.pop(name, None)
         namespace.update(saved)
 
 
