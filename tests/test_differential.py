@@ -17,7 +17,6 @@ database. ``CASES`` counts the generated cases actually compared; the last test 
 
 import collections
 import math
-import types
 
 import numpy as np
 import pytest
@@ -29,13 +28,8 @@ from hypothesis.internal.conjecture import providers as hypothesis_providers
 from torch.ao.quantization import observer as tobs
 from torch.nn.utils import prune
 
-from utils import checks, integer_ops, observers, pruning, quant_error, quantization
-
-# Hypothesis derives each test's cases from a digest of the test's source text
-# (``derandomize=True``), and the case counts are pinned: the test bodies keep their text, and two
-# adapters map it onto today's API. ``uq._along_axis`` is ``utils.checks.along_axis``, and the
-# observers are built through ``with_symmetric`` (below).
-uq = types.SimpleNamespace(**vars(quantization), _along_axis=checks.along_axis)
+from utils import checks, integer_ops, observers, pruning, quant_error
+from utils import quantization as uq
 
 pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
 
@@ -261,8 +255,8 @@ def test_quantize_per_tensor_and_per_channel(data):
     x = draw(float_tensors(elements=values(allow_infinity=True)))
     if draw(st.booleans()) and x.dim() >= 1:
         axis, scale, zero_point = per_channel_params(draw, x, quant_min, quant_max)
-        shaped = uq._along_axis(scale, "scale", x.shape, axis)
-        z_shaped = uq._along_axis(zero_point, "zero_point", x.shape, axis)
+        shaped = checks.along_axis(scale, "scale", x.shape, axis)
+        z_shaped = checks.along_axis(zero_point, "zero_point", x.shape, axis)
     else:
         axis, scale, zero_point = None, draw(SCALES), draw(st.integers(quant_min, quant_max))
         shaped, z_shaped = torch.tensor(f32(scale)), torch.tensor(zero_point)
@@ -303,7 +297,7 @@ def test_fake_quantize_values_and_gradient(data):
     per_channel = draw(st.booleans()) and x.dim() >= 1
     if per_channel:
         axis, scale, zero_point = per_channel_params(draw, x, quant_min, quant_max)
-        shaped = uq._along_axis(scale, "scale", x.shape, axis)
+        shaped = checks.along_axis(scale, "scale", x.shape, axis)
     else:
         axis, scale, zero_point = None, draw(SCALES), draw(st.integers(quant_min, quant_max))
         shaped = torch.tensor(f32(scale))
@@ -372,7 +366,7 @@ def with_symmetric(observer_class):
     """``observer_class`` built from a drawn bool ``symmetric`` (PyTorch's symmetric qscheme) as
     the utils observers take it, a :class:`utils.quantization.Scheme`."""
     def build(*args, symmetric, **options):
-        scheme = quantization.Scheme.SYMMETRIC if symmetric else quantization.Scheme.AFFINE
+        scheme = uq.Scheme.SYMMETRIC if symmetric else uq.Scheme.AFFINE
         return observer_class(*args, scheme=scheme, **options)
     return build
 
