@@ -376,7 +376,9 @@ class SandboxedKernelManager(AsyncKernelManager):
                            ).tag(config=True)
     environment = List(Unicode(), [
         "LANG", "LANGUAGE", "LC_*", "TZ", "TERM", "OMP_*", "MKL_*", "KMP_*", "OPENBLAS_*",
-        "ATEN_*", "TORCH_*", "PYTORCH_*", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED",
+        # the CPU-class caps (utils.cpu.EMULATION_VARIABLES): grade as a student's CPU would
+        "ATEN_*", "ONEDNN_*", "DNNL_*", "FBGEMM_*",
+        "TORCH_*", "PYTORCH_*", "CUDA_VISIBLE_DEVICES", "PYTHONHASHSEED",
         "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONWARNINGS", "AUTOGRADER_*",
         "JPY_SESSION_NAME"],
         help="patterns (fnmatch) of the environment variables the kernel keeps; PATH, HOME and "

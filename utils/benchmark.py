@@ -26,7 +26,20 @@ from torch.utils.benchmark import Timer
 
 from .checks import check_positive_int
 
-__all__ = ["latency", "Speedup", "speedup"]
+__all__ = ["describe", "latency", "Speedup", "speedup"]
+
+
+def describe(fn_or_model: Callable[..., Any]) -> str:
+    """A short label for what was timed: ``"BenchmarkCNN (14,474 parameters)"`` for a model,
+    the qualified name for a function (``"<lambda>"`` for a lambda).
+
+    It says *which* model a measurement timed, so a result can be checked without timing it
+    again (e.g. that the baseline was the wide model, not the narrow one).
+    """
+    if isinstance(fn_or_model, nn.Module):
+        parameters = sum(p.numel() for p in fn_or_model.parameters())
+        return f"{type(fn_or_model).__name__} ({parameters:,} parameters)"
+    return getattr(fn_or_model, "__qualname__", type(fn_or_model).__name__)
 
 
 def _as_function(fn_or_model):
@@ -108,6 +121,8 @@ class Speedup:
     baseline_times: tuple[float, ...]    # seconds per call of each round, in order
     candidate_times: tuple[float, ...]
     threads: int
+    baseline_label: str = ""             # describe(baseline): which model or function was timed
+    candidate_label: str = ""
 
     def __str__(self) -> str:
         return (f"{self.ratio:.2f}x (baseline {self.baseline_seconds * 1e3:.3f} ms, candidate "
@@ -131,7 +146,8 @@ def speedup(baseline: Callable[..., Any], candidate: Callable[..., Any], *inputs
             both called as ``f(*inputs)``. Wrap in a lambda to give them different inputs.
         rounds: number of (baseline, candidate) pairs.
     Returns:
-        :class:`Speedup` with ``ratio``, both medians and the per-round times.
+        :class:`Speedup` with ``ratio``, both medians, the per-round times and a label of
+        each side (:func:`describe`).
 
     PyTorch counterpart: ``torch.utils.benchmark.Compare`` shows measurements side by side
     but does not interleave them or form a ratio.
@@ -145,4 +161,5 @@ def speedup(baseline: Callable[..., Any], candidate: Callable[..., Any], *inputs
     baseline_seconds = statistics.median(baseline_times)
     candidate_seconds = statistics.median(candidate_times)
     return Speedup(baseline_seconds / candidate_seconds, baseline_seconds, candidate_seconds,
-                   tuple(baseline_times), tuple(candidate_times), threads)
+                   tuple(baseline_times), tuple(candidate_times), threads,
+                   describe(baseline), describe(candidate))
