@@ -419,10 +419,13 @@ def _dequantize_values(q, scale, zero_point):
     r""":math:`(q - z)\,s` in float32; parameters already shaped to broadcast against ``q``.
 
     Per tensor (0-d ``scale``) :math:`q - z` is exact (integers); per channel ATen converts
-    :math:`q` and :math:`z` to float32 first, which rounds them when :math:`|q| \ge 2^{24}`."""
+    :math:`q` and :math:`z` to float32 first, which rounds them when :math:`|q| \ge 2^{24}`, then
+    multiplies by the scale in float64 and rounds once to float32 (for a float32 scale that is
+    the float32 product: the float64 product of two float32 numbers is exact)."""
     if scale.dim() == 0:
         return (q.to(torch.int64) - zero_point).to(torch.float32) * scale
-    return (q.to(torch.float32) - zero_point.to(torch.float32)) * scale
+    difference = q.to(torch.float32) - zero_point.to(torch.float32)
+    return (difference.to(torch.float64) * scale.to(torch.float64)).to(torch.float32)
 
 
 def _fake_quantized_values(q, scale, zero_point, dtype):
@@ -492,9 +495,11 @@ def dequantize(q: torch.Tensor, scale: float | torch.Tensor, zero_point: int | t
         float32 tensor of the shape of ``q``: multiples of ``scale``.
 
     PyTorch: ``Tensor.dequantize()`` of a per-tensor or per-channel quantized tensor,
-    bit-identical for scales that are float32 numbers (ATen's per-channel kernel multiplies by
-    the scale in float64: a float64 scale that float32 cannot represent gives a slightly
-    different result there); torchao ``dequantize_affine``. Per tensor :math:`q - z` is exact;
+    bit-identical; torchao ``dequantize_affine``. Per tensor ATen rounds the scale to float32
+    and multiplies in float32. Per channel it keeps the scale as given (a quantized tensor's
+    per-channel scales are float64) and multiplies in float64, rounding the product to float32
+    once: so does this function for a float64 ``scale`` (one float32 ulp apart in 127 of 320
+    entries otherwise, for scales float32 cannot represent). Per tensor :math:`q - z` is exact;
     per channel ATen converts :math:`q` and :math:`z` to float32 before subtracting, which
     rounds them for :math:`|q|, |z| \ge 2^{24}` (qint32): ``q = 2147483520``, ``z = 2^{31}-1``,
     ``s = 0.1`` gives -12.8, not -12.7. This function does the same. One deliberate
@@ -512,7 +517,12 @@ def dequantize(q: torch.Tensor, scale: float | torch.Tensor, zero_point: int | t
                         f"or call q.dequantize()")
     if not is_integer_dtype(q.dtype):
         raise TypeError(f"q must be an integer tensor, got dtype {q.dtype}")
+    per_channel_scale = scale
     scale, zero_point = _broadcast_qparams(scale, zero_point, q.shape, axis)
+    if axis is not None and isinstance(per_channel_scale, torch.Tensor) \
+            and per_channel_scale.dtype == torch.float64:
+        # validated above (as float32); ATen multiplies by the float64 value itself
+        scale = along_axis(per_channel_scale.detach(), "scale", q.shape, axis)
     return _dequantize_values(q, scale, zero_point)
 
 
