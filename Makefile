@@ -22,7 +22,7 @@ export PATH := $(BIN):$(PATH)
 # started from the browser draw inline.
 export MPLBACKEND ?= Agg
 
-.PHONY: install lab formgrader test test-fast release collect autograde feedback export solutions checkpoints clean-grading student-kit
+.PHONY: install lab formgrader test test-fast release collect autograde feedback export solutions checkpoints clean-grading student-kit cpu-classes
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,11 @@ export: install
 ## from student_kit/; no solutions, hidden tests or autograder)
 student-kit: install
 	$(PY) -m autograder student-kit
+
+## grade every lab's solution (full marks) and release (zero) as each CPU class up to this
+## machine's would (AVX2, AVX-512, AVX-512 VNNI, AMX; utils/cpu.py), one table; LABS= to choose
+cpu-classes: install
+	$(PY) -m autograder cpu-classes $(LABS)
 
 ## re-execute the worked solutions in place (outputs and plots committed for self-learners)
 solutions: install

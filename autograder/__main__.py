@@ -13,6 +13,7 @@ For the kit's maintainers:
 
   execute-solutions    re-execute the worked solutions in place (outputs committed)
   check                autograde each lab's solution (full marks) and release (zero) in a scratch course
+  cpu-classes          the same under each CPU class up to this machine's (AVX2 ... AMX), as a table
   mutants              run each lab's wrong answers against its tests; all must be caught
   throughput           time N submissions of every lab graded serially and in parallel
 """
@@ -127,6 +128,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return int(failures > 0)
 
 
+def cmd_cpu_classes(args: argparse.Namespace) -> int:
+    from .cpu_classes import all_as_expected, check_every_class
+
+    results = check_every_class(args.labs or Course().lab_names())
+    return int(not all_as_expected(results))
+
+
 def cmd_mutants(args: argparse.Namespace) -> int:
     from .mutants import lab_mutants
     from .mutation import run_mutants
@@ -195,6 +203,7 @@ def parser() -> argparse.ArgumentParser:
                      help="where to write the zip (default: %(default)s)")
     command("execute-solutions", cmd_execute_solutions, "re-execute the worked solutions in place")
     command("check", cmd_check, "solution full marks, release zero, in a scratch course")
+    command("cpu-classes", cmd_cpu_classes, "check under each emulated CPU class, as a table")
     command("mutants", cmd_mutants, "every wrong answer is caught by its test cell")
     throughput = command("throughput", cmd_throughput, "time serial against parallel autograding")
     throughput.add_argument("--submissions", type=int, default=8)
