@@ -18,6 +18,7 @@ One module per concept (import what you need, e.g. ``from utils import pruning``
 ``utils.layers``       which modules are weighted (Conv2d/Linear, float or quantized), their weights
 ``utils.cost``         what a model costs: parameter, non-zero and MAC counts, saved bytes
 ``utils.benchmark``    timing: latency, interleaved A/B speed ratios
+``utils.cpu``          the CPU class (AVX2 ... AMX) the kernels run on, and how to emulate one
 ``utils.runtime``      thread count and quantized engine as context managers, preferred engine
 ``utils.plots``        the figures the labs draw
 ``utils.grading``      helpers for nbgrader test cells (seeds, forbidden-call checks)
