@@ -103,7 +103,7 @@ EQUAL_TO_EVERYTHING = [
 MUTANTS += equal_to_everything_mutants("00_orientation", EQUAL_TO_EVERYTHING)
 MUTANTS.append(Mutant(id="width_speedup/hand-built-agreeing-speedup",
                       caught_by="test_width_speedup",
-                      why="a Speedup built by hand whose ratio and threads agree with everything",
+                      why="a Speedup built by hand whose ratio, threads and labels agree with everything",
                       source='''
 class _AgreeingFloat(float):
     def __eq__(self, other):
@@ -118,7 +118,13 @@ class _AgreeingInt(int):
     __hash__ = int.__hash__
 
 
+class _AgreeingStr(str):
+    __eq__ = _AgreeingFloat.__eq__
+    __hash__ = str.__hash__
+
+
 def width_speedup(x):
     return benchmark.Speedup(ratio=_AgreeingFloat(9.0), baseline_seconds=1.0, candidate_seconds=1.0,
-                             baseline_times=(1.0,), candidate_times=(1.0,), threads=_AgreeingInt(2))
+                             baseline_times=(1.0,), candidate_times=(1.0,), threads=_AgreeingInt(2),
+                             baseline_label=_AgreeingStr("wide"), candidate_label=_AgreeingStr("narrow"))
 '''))
