@@ -50,10 +50,12 @@ formgrader: install
 
 ## every test: unit tests, course tests (release, autograding) and every solution notebook executed
 test: install
+	$(PY) tests/system_packages.py
 	$(PY) -m pytest --nbval-lax --nbval-current-env tests solutions
 
 ## unit tests only (no notebook execution)
 test-fast: install
+	$(PY) tests/system_packages.py
 	$(PY) -m pytest -m "not notebooks" tests
 
 ## regenerate the student release labs/ from solutions/

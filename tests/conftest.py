@@ -1,4 +1,5 @@
-"""Shared pytest set-up: the kit's one warning filter applies to every test.
+"""Shared pytest set-up: the kit's one warning filter applies to every test, and tests that
+need a missing system package are skipped, naming it (never under ``CI=true``).
 
 pytest restores the warning filters around each test, so the filter installed when ``utils`` is
 imported would be lost; re-install the same one (and nothing else) for each test.
@@ -7,8 +8,25 @@ imported would be lost; re-install the same one (and nothing else) for each test
 import pytest
 import torch
 
+import system_packages
+
 from utils import runtime
 from utils.torch_warnings import ignore_torch_ao_deprecations
+
+
+MISSING = system_packages.missing()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip each test marked ``needs(package)`` whose package is missing here, with the one-line
+    advice of ``tests/system_packages.py``; under CI=true such a test runs (and fails)."""
+    if not MISSING or system_packages.in_ci():
+        return
+    for item in items:
+        absent = {m.args[0]: MISSING[m.args[0]] for m in item.iter_markers("needs")
+                  if m.args[0] in MISSING}
+        if absent:
+            item.add_marker(pytest.mark.skip(reason=system_packages.advice(absent)))
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from autograder.course import Course
 from autograder.scratch import scratch_course, submit
 from attacks import EQUAL_TO_EVERYTHING, SHELL_ATTACKS
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks, pytest.mark.needs("bubblewrap")]
 
 LAB = "00_orientation"
 FULL_MARKS = 8

@@ -30,7 +30,7 @@ from attacks import SHELL_ATTACKS
 from autograder.mutants import lab_mutants, write_submission
 from utils import cpu
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks, pytest.mark.needs("bubblewrap")]
 
 # lab: its full marks (autograded points; written answers are graded by hand)
 FULL_MARKS = {"00_orientation": 8, "01_pruning": 23, "02_quantization": 21, "03_fx_ptq": 15,

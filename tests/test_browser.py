@@ -10,7 +10,8 @@ The servers are started as the users start them, with ``make lab`` and ``make fo
 scratch folder or course, a free loopback port, a token, through ``LAB_DIR``, ``COURSE`` and
 ``JUPYTER_ARGS``). Every wait has a bound. Chromium is Debian's (``/usr/bin/chromium``, through
 Playwright's ``executable_path``: Playwright's own browser download needs the internet); without
-it the browser tests skip, naming the missing browser (``.ci/run`` installs it when run as root).
+it the browser tests skip, naming the package to install (``tests/system_packages.py``; under
+``CI=true`` they fail instead, and ``make test`` installs it first where it can).
 When a browser test fails, a screenshot of the page is saved; the failure report gives its path.
 """
 
@@ -225,9 +226,7 @@ def stop(process):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"browser tests need Chromium at {CHROMIUM} (Debian package `chromium`; "
-                    ".ci/run installs it when run as root): not found")
+    # without Chromium the tests that use this are skipped (their needs("chromium") mark)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -328,6 +327,7 @@ def first_exercise(notebook):
 
 
 @pytest.mark.notebooks
+@pytest.mark.needs("chromium")
 def test_student_works_through_the_first_exercise_and_validates(page, tmp_path):
     from playwright.sync_api import expect
 
@@ -446,6 +446,8 @@ def written_answer_row(scratch):
 
 
 @pytest.mark.notebooks
+@pytest.mark.needs("chromium")
+@pytest.mark.needs("bubblewrap")
 def test_instructor_scores_a_written_answer_in_formgrader_and_exports_it(page, tmp_path,
                                                                          graded_course):
     from playwright.sync_api import expect
@@ -498,6 +500,7 @@ READ_LAB = "01_pruning"
 
 
 @pytest.mark.notebooks
+@pytest.mark.needs("chromium")
 def test_self_learner_reads_a_worked_solution_with_its_plots(page, tmp_path):
     from playwright.sync_api import expect
 

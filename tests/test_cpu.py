@@ -140,6 +140,7 @@ def test_every_class_up_to_the_machines_is_graded():
 
 
 @pytest.mark.notebooks
+@pytest.mark.needs("bubblewrap")
 @pytest.mark.skipif(HARDWARE is None, reason="emulation caps x86-64 CPUs with AVX2")
 def test_lab_00_graded_as_an_avx2_cpu():
     """The real thing for one lab: nbgrader in the sandbox, in a process capped at AVX2."""

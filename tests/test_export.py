@@ -19,7 +19,7 @@ from autograder.export import (COLUMNS, ExerciseSummary, exercise_summary, expor
 from autograder.mutants import lab_mutants, write_submission
 from autograder.scratch import grade_submissions, scratch_course
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks, pytest.mark.needs("bubblewrap")]
 
 LAB = "00_orientation"
 MUTANT = next(m for m in lab_mutants(LAB) if m.id == "macs/ignores-groups")

@@ -23,7 +23,7 @@ from autograder.feedback import (HIDDEN_PLACEHOLDER, HideHiddenTests, feedback_p
 from autograder.mutants import edited, lab_mutants, write_submission
 from autograder.scratch import grade_submissions, scratch_course
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks, pytest.mark.needs("bubblewrap")]
 
 LAB = "00_orientation"
 COURSE = Course()

@@ -194,6 +194,7 @@ def graded(lab_course, listener):
 @NOTEBOOKS
 @pytest.mark.parametrize("name", ["solution", "snoops", "detached_writer", "connects_to_host",
                                   "memory_hog", "fork_bomb"])
+@pytest.mark.needs("bubblewrap")
 def test_each_attack_gets_exactly_the_points_it_earned(graded, lab_course, listener, name):
     outcome, case = graded[0][name], cases(lab_course, listener[0])[name]
     assert outcome.status == "graded", outcome.status
@@ -209,6 +210,7 @@ def test_each_attack_gets_exactly_the_points_it_earned(graded, lab_course, liste
 
 
 @NOTEBOOKS
+@pytest.mark.needs("bubblewrap")
 def test_a_submission_sees_neither_solutions_nor_grading_nor_home(graded, lab_course):
     lines = probes(lab_course, "snoops")
     paths = probe_paths(lab_course)
@@ -226,6 +228,7 @@ def test_a_submission_sees_neither_solutions_nor_grading_nor_home(graded, lab_co
 
 
 @NOTEBOOKS
+@pytest.mark.needs("bubblewrap")
 def test_links_left_in_its_folder_are_removed_before_nbgrader_writes(graded, lab_course):
     folder = Path(lab_course, "grading", "autograded", "snoops", LAB)
     assert (lab_course.path / "canary.txt").read_text() == CANARY
@@ -235,6 +238,7 @@ def test_links_left_in_its_folder_are_removed_before_nbgrader_writes(graded, lab
 
 
 @NOTEBOOKS
+@pytest.mark.needs("bubblewrap")
 def test_the_probes_can_see_through_an_unsandboxed_kernel(graded, lab_course, tmp_path):
     """The same snooping submission graded with --unsafe-no-sandbox reads the gradebook, and
     nbgrader writes through its link: the checks above would catch a sandbox that let either
@@ -252,6 +256,7 @@ def test_the_probes_can_see_through_an_unsandboxed_kernel(graded, lab_course, tm
 
 
 @NOTEBOOKS
+@pytest.mark.needs("bubblewrap")
 def test_no_process_outlives_its_submission_and_the_gradebook_stays(graded, lab_course):
     time.sleep(3)           # the detached writer retries every 0.5 s while it lives
     assert survivors() == []
@@ -260,12 +265,14 @@ def test_no_process_outlives_its_submission_and_the_gradebook_stays(graded, lab_
 
 
 @NOTEBOOKS
+@pytest.mark.needs("bubblewrap")
 def test_the_host_loopback_is_out_of_reach(graded, lab_course, listener):
     assert probes(lab_course, "connects_to_host") == ["connect ConnectionRefusedError"]
     assert listener[1] == [], "the sandbox reached a server on the host's loopback"
 
 
 @NOTEBOOKS
+@pytest.mark.needs("bubblewrap")
 def test_hitting_a_cap_is_recorded_and_the_cells_before_keep_their_points(graded):
     for name, cap in (("memory_hog", "memory cap"), ("fork_bomb", "processes and threads")):
         outcome = graded[0][name]

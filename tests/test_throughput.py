@@ -33,6 +33,7 @@ def test_bad_arguments_are_named(argument, value):
 
 
 @pytest.mark.notebooks
+@pytest.mark.needs("bubblewrap")
 def test_measure_grades_both_ways_with_identical_gradebooks():
     result = throughput.measure(submissions=2, jobs=2, labs=["00_orientation"])
     for run_ in (result["serial"], result["parallel"]):
