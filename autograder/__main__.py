@@ -185,7 +185,7 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--timeout", type=float, help="seconds per cell (default: 120, "
                                                      "nbgrader_config.py)")
     grade.add_argument("--limit", type=float, help="seconds per submission, wall clock "
-                                                   "(default: 600, nbgrader_config.py)")
+                       f"(default: {Course().wall_clock_limit:g}, nbgrader_config.py)")
     grade.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="UNSAFE: run each kernel as you, seeing every file (gradebook, "
                             "solutions) and the network, instead of in a bubblewrap sandbox; only "

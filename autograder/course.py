@@ -82,8 +82,12 @@ class Course(CourseDirectory):
 
     @property
     def wall_clock_limit(self) -> float:
-        """Seconds one submission may run (``GuardedExecute.wall_clock_limit``)."""
-        return float(self.config.GuardedExecute.get("wall_clock_limit", 600))
+        """Seconds one submission may run (``GuardedExecute.wall_clock_limit``: as configured in
+        the course's ``nbgrader_config.py``, else the trait's default)."""
+        from .execution import GuardedExecute     # nbclient and the sandbox: only when asked
+
+        default = GuardedExecute.class_traits()["wall_clock_limit"].default_value
+        return float(self.config.GuardedExecute.get("wall_clock_limit", default))
 
     @property
     def grading_folder(self) -> Path:
