@@ -22,12 +22,12 @@ export PATH := $(BIN):$(PATH)
 # started from the browser draw inline.
 export MPLBACKEND ?= Agg
 
-.PHONY: install lab formgrader test test-fast release collect autograde feedback export solutions checkpoints clean-grading student-kit cpu-classes
+.PHONY: install lab formgrader lint test test-fast release collect autograde feedback export solutions checkpoints clean-grading student-kit cpu-classes
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 $(JUPYTER_STAMP): $(STAMP) $(JUPYTER_FILES)
@@ -48,13 +48,18 @@ formgrader: install
 	cd "$(COURSE)" && JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter/instructor$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))" \
 		env -u MPLBACKEND $(BIN)/jupyter lab --ServerApp.root_dir=. $(JUPYTER_ARGS)
 
-## every test: unit tests, course tests (release, autograding) and every solution notebook executed
-test: install
+## style and types (ruff, mypy; configured in pyproject.toml): quick, so the tests run it first
+lint: install
+	$(BIN)/ruff check utils autograder tests
+	$(BIN)/mypy
+
+## every test: lint, unit tests, course tests (release, autograding) and every solution notebook executed
+test: lint
 	$(PY) tests/system_packages.py
 	$(PY) -m pytest --nbval-lax --nbval-current-env tests solutions
 
-## unit tests only (no notebook execution)
-test-fast: install
+## lint and unit tests only (no notebook execution)
+test-fast: lint
 	$(PY) tests/system_packages.py
 	$(PY) -m pytest -m "not notebooks" tests
 
