@@ -25,8 +25,8 @@ import os
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 from . import student_kit
 from .course import Course, execute_in_place
@@ -211,7 +211,7 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     cli = parser()
     args = cli.parse_args(argv)
     try:

@@ -22,10 +22,10 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
 
 from . import gradebook, sandbox
 from .checks import as_student_list, check_positive_int, check_positive_seconds
@@ -69,9 +69,9 @@ def report_path(course: Course, lab: str, student: str, suffix: str = ".json") -
     return course.reports_folder / lab / f"{student}{suffix}"
 
 
-def autograde(labs: Optional[Iterable[str]] = None, students: Optional[Iterable[str]] = None,
-              course: Optional[Course] = None, jobs: int = 1, timeout: Optional[float] = None,
-              limit: Optional[float] = None, nbgrader_options: Iterable[str] = (),
+def autograde(labs: Iterable[str] | None = None, students: Iterable[str] | None = None,
+              course: Course | None = None, jobs: int = 1, timeout: float | None = None,
+              limit: float | None = None, nbgrader_options: Iterable[str] = (),
               unsafe_no_sandbox: bool = False) -> list[Outcome]:
     """Autograde ``students``' submissions (default: all submitted) of ``labs`` (default: all).
 
@@ -113,8 +113,8 @@ def autograde(labs: Optional[Iterable[str]] = None, students: Optional[Iterable[
     return outcomes
 
 
-def chosen_submissions(submitted: dict[str, list[str]], students: Optional[Iterable[str]] = None,
-                       every_lab: bool = False, course: Optional[Course] = None
+def chosen_submissions(submitted: dict[str, list[str]], students: Iterable[str] | None = None,
+                       every_lab: bool = False, course: Course | None = None
                        ) -> list[tuple[str, str]]:
     """The (lab, student) pairs to grade, lab by lab; ``submitted`` is {lab: students who
     submitted it}. ``students=None`` takes every submission. Named students must have submitted

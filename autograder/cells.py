@@ -8,7 +8,8 @@ them short names and takes a cell either as an ``nbformat.NotebookNode`` or as t
 ``json.load`` gives.
 """
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 from nbformat import NotebookNode, from_dict
 from nbgrader import utils as nbgrader_utils
@@ -29,7 +30,7 @@ def nbgrader_metadata(cell: Cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
-def grade_id(cell: Cell) -> Optional[str]:
+def grade_id(cell: Cell) -> str | None:
     """The cell's nbgrader ``grade_id`` (None when it has none)."""
     return nbgrader_metadata(cell).get("grade_id")
 

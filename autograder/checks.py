@@ -8,7 +8,7 @@ form (a list without repeats) and raise.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 __all__ = ["check_positive_int", "check_positive_seconds", "check_not_string", "as_student_list"]
 
@@ -19,7 +19,7 @@ def check_positive_int(value: object, name: str) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def check_positive_seconds(value: Optional[float], name: str) -> None:
+def check_positive_seconds(value: float | None, name: str) -> None:
     """Raise ValueError unless ``value`` is None (the configured default) or a number > 0."""
     if value is not None and not value > 0:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -32,7 +32,7 @@ def check_not_string(value: object, name: str, items: str) -> None:
         raise TypeError(f"{name}: give a list of {items}, not the string {value!r}")
 
 
-def as_student_list(value: Optional[Iterable[str]], name: str = "students") -> Optional[list[str]]:
+def as_student_list(value: Iterable[str] | None, name: str = "students") -> list[str] | None:
     """``value`` as a list of student ids without repeats (None stays None: every student);
     a single string is refused (:func:`check_not_string`)."""
     if value is None:

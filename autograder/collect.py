@@ -35,7 +35,6 @@ import shutil
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 from nbgrader.api import Gradebook
 
@@ -112,7 +111,7 @@ def add_students(course: Course, students: list[str]) -> None:
             book.update_or_create_student(student)
 
 
-def problem_with(student: str, notebook: str | os.PathLike) -> Optional[str]:
+def problem_with(student: str, notebook: str | os.PathLike) -> str | None:
     """Why ``notebook`` cannot be ``student``'s submission, or None when it can."""
     if not STUDENT_ID.fullmatch(student):
         return f"student id {student!r} is not allowed: use {STUDENT_ID_RULE}"
@@ -128,7 +127,7 @@ def problem_with(student: str, notebook: str | os.PathLike) -> Optional[str]:
 
 # --- 1. a folder laid out per student ------------------------------------------------------------
 
-def collect_folder(folder: str | os.PathLike, lab: str, course: Optional[Course] = None
+def collect_folder(folder: str | os.PathLike, lab: str, course: Course | None = None
                    ) -> CollectResult:
     """Copy each student's notebook of ``lab`` from ``folder`` into the course's submissions.
 
@@ -163,7 +162,7 @@ def collect_folder(folder: str | os.PathLike, lab: str, course: Optional[Course]
     return result
 
 
-def find_notebook(student_folder: Path, lab: str) -> tuple[Optional[Path], Optional[str]]:
+def find_notebook(student_folder: Path, lab: str) -> tuple[Path | None, str | None]:
     """(notebook, None): the one notebook of ``lab`` in ``student_folder``; else (None, reason)."""
     if not student_folder.is_dir():
         return None, "not a student folder"
@@ -189,7 +188,7 @@ def copy_notebook(notebook: str | os.PathLike, target: Path, lab: str) -> None:
 
 # --- 2. a zip from a learning platform -----------------------------------------------------------
 
-def collect_zip(archive: str | os.PathLike, lab: str, course: Optional[Course] = None,
+def collect_zip(archive: str | os.PathLike, lab: str, course: Course | None = None,
                 regexp: str = DEFAULT_ZIP_REGEXP) -> CollectResult:
     """Collect the submissions of ``lab`` in a learning platform's zip with ``nbgrader
     zip_collect``.

@@ -17,8 +17,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 from nbgrader.coursedir import CourseDirectory
 from traitlets.config.loader import PyFileConfigLoader
@@ -84,7 +84,7 @@ class Course(CourseDirectory):
     def wall_clock_limit(self) -> float:
         """Seconds one submission may run (``GuardedExecute.wall_clock_limit``: as configured in
         the course's ``nbgrader_config.py``, else the trait's default)."""
-        from .execution import GuardedExecute     # nbclient and the sandbox: only when asked
+        from .execution import GuardedExecute  # nbclient and the sandbox: only when asked
 
         default = GuardedExecute.class_traits()["wall_clock_limit"].default_value
         return float(self.config.GuardedExecute.get("wall_clock_limit", default))
@@ -131,7 +131,7 @@ class Course(CourseDirectory):
     def release_notebook(self, lab: str) -> Path:
         return self.release_folder / lab / f"{lab}.ipynb"
 
-    def known_labs(self, labs: Optional[Iterable[str]]) -> list[str]:
+    def known_labs(self, labs: Iterable[str] | None) -> list[str]:
         """``labs`` as a list without repeats ([] for None), after checking each is a lab of
         this course."""
         known = self.lab_names()
@@ -152,7 +152,7 @@ class Course(CourseDirectory):
             raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{result.stderr}")
         return result
 
-    def release(self, labs: Optional[Iterable[str]] = None) -> list[str]:
+    def release(self, labs: Iterable[str] | None = None) -> list[str]:
         """Regenerate ``labs/<lab>/`` from ``solutions/<lab>/`` (nbgrader generate_assignment).
 
         Returns what changed, one line per file (see :func:`describe_changes`)."""

@@ -15,9 +15,9 @@ import csv
 import dataclasses
 import itertools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
 
 import nbformat
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -70,7 +70,7 @@ def open_gradebook(course: Course) -> Gradebook:
     return Gradebook(course.gradebook_url)
 
 
-def export_grades(path: str | os.PathLike, course: Optional[Course] = None) -> Path:
+def export_grades(path: str | os.PathLike, course: Course | None = None) -> Path:
     """Write nbgrader's grades CSV (``nbgrader export``: one row per student and lab) to
     ``path``; returns it. ``course``: the :class:`Course` (default: this repository's)."""
     course = course or Course()
@@ -122,7 +122,7 @@ def lab_summary(course: Course, assignment: Assignment) -> list[ExerciseSummary]
             for cell in graded_cells(course, notebook)]
 
 
-def summarized_labs(course: Course, labs: Optional[Iterable[str]], graded: list[str]
+def summarized_labs(course: Course, labs: Iterable[str] | None, graded: list[str]
                     ) -> list[str]:
     """``labs`` (None: every graded lab) after checking each has autograded submissions."""
     check_not_string(labs, "labs", "lab names")
@@ -138,7 +138,7 @@ def summarized_labs(course: Course, labs: Optional[Iterable[str]], graded: list[
     return list(labs)
 
 
-def exercise_summary(course: Optional[Course] = None, labs: Optional[Iterable[str]] = None
+def exercise_summary(course: Course | None = None, labs: Iterable[str] | None = None
                      ) -> list[ExerciseSummary]:
     """One :class:`ExerciseSummary` per graded cell of ``labs`` (default: every lab with
     autograded submissions), lab by lab, in notebook cell order. ``course``: the

@@ -12,8 +12,8 @@ line, ``AssertionError: <message>``: the assertion message is the intended feedb
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 from nbformat import NotebookNode
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -89,8 +89,8 @@ def feedback_path(course: Course, lab: str, student: str) -> Path:
     return course.step_folder(course.feedback_directory, student, lab) / f"{lab}.html"
 
 
-def generate_feedback(lab: str, students: Optional[Iterable[str]] = None,
-                      course: Optional[Course] = None) -> list[Path]:
+def generate_feedback(lab: str, students: Iterable[str] | None = None,
+                      course: Course | None = None) -> list[Path]:
     """Write the HTML feedback of ``lab`` for ``students`` (default: everyone autograded) with
     ``nbgrader generate_feedback``; returns the HTML paths, in the order of the students.
     ``course``: the :class:`Course` (default: this repository's)."""

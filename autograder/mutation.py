@@ -11,9 +11,9 @@ cells itself, from its own answer, so restoring them in between would only be ov
 """
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import nbformat
 from nbclient import NotebookClient

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 from .autograde import autograde
 from .course import CONFIG_FILE, REPO, Course
@@ -19,8 +19,8 @@ from .course import CONFIG_FILE, REPO, Course
 __all__ = ["scratch_course", "submit", "grade_submissions", "grade_solution_and_release"]
 
 
-def scratch_course(directory: str | os.PathLike, labs: Optional[Iterable[str]] = None,
-                   origin: Optional[Course] = None) -> Course:
+def scratch_course(directory: str | os.PathLike, labs: Iterable[str] | None = None,
+                   origin: Course | None = None) -> Course:
     """A new course in ``directory`` holding the config and the solutions of ``labs`` (default:
     every lab) of ``origin`` (default: this repository's course)."""
     origin = origin or Course(REPO)

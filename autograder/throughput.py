@@ -18,7 +18,6 @@ import resource
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 from . import gradebook
 from .autograde import autograde
@@ -80,7 +79,7 @@ def timed_run(directory: str | os.PathLike, labs: list[str], students: list[str]
     return run, gradebook.snapshot(scratch.gradebook_path)
 
 
-def measure(submissions: int = 8, jobs: int = 2, labs: Optional[list[str]] = None) -> dict:
+def measure(submissions: int = 8, jobs: int = 2, labs: list[str] | None = None) -> dict:
     """{"serial": TimedRun, "parallel": TimedRun, "speedup": serial wall / parallel wall};
     raises if the two gradebooks differ."""
     check_positive_int(submissions, "submissions")

@@ -9,10 +9,8 @@ import pytest
 import torch
 
 import system_packages
-
 from utils import runtime
 from utils.torch_warnings import ignore_torch_ao_deprecations
-
 
 MISSING = system_packages.missing()
 

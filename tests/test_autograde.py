@@ -9,16 +9,15 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
 
 import nbformat
 import pytest
 
 import utils.grading
+from attacks import EQUAL_TO_EVERYTHING, SHELL_ATTACKS
 from autograder import autograde, cells, execution, gradebook
 from autograder.course import Course
 from autograder.scratch import scratch_course, submit
-from attacks import EQUAL_TO_EVERYTHING, SHELL_ATTACKS
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.needs("bubblewrap")]
 

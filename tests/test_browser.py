@@ -38,10 +38,10 @@ import nbformat
 import pytest
 
 from autograder import cells, collect
-from autograder.course import Course
-from autograder.scratch import scratch_course
 from autograder.autograde import autograde
+from autograder.course import Course
 from autograder.export import exercise_summary, export_grades, format_summary
+from autograder.scratch import scratch_course
 
 REPO = Path(__file__).resolve().parent.parent
 KERNEL = "model-compression-lab"

@@ -4,13 +4,17 @@ import copy
 
 import pytest
 import torch
-from torch import nn
 import torch.ao.quantization as tq
 import torch.nn.utils.prune as prune
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from utils.cost import (
-    MacCount, count_macs, count_nonzero_parameters, count_parameters, layer_macs,
+    MacCount,
+    count_macs,
+    count_nonzero_parameters,
+    count_parameters,
+    layer_macs,
     saved_size_bytes,
 )
 from utils.layers import weighted_layers

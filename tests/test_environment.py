@@ -1,10 +1,10 @@
 """environment.yml pins exactly what pyproject.toml pins; the one warning filter is exact."""
 
 import re
-import tomllib
 import warnings
 from pathlib import Path
 
+import tomllib
 import torch
 
 from utils.torch_warnings import TORCH_AO_DEPRECATIONS, ignore_torch_ao_deprecations

@@ -14,8 +14,16 @@ import pytest
 
 from autograder import cells
 from autograder.course import Course
-from autograder.export import (COLUMNS, ExerciseSummary, exercise_summary, export_grades,
-                               format_summary, plot_summary, summarize, write_summary)
+from autograder.export import (
+    COLUMNS,
+    ExerciseSummary,
+    exercise_summary,
+    export_grades,
+    format_summary,
+    plot_summary,
+    summarize,
+    write_summary,
+)
 from autograder.mutants import lab_mutants, write_submission
 from autograder.scratch import grade_submissions, scratch_course
 

@@ -18,8 +18,12 @@ from traitlets.utils.importstring import import_item
 
 from autograder import cells
 from autograder.course import Course
-from autograder.feedback import (HIDDEN_PLACEHOLDER, HideHiddenTests, feedback_path,
-                                 generate_feedback)
+from autograder.feedback import (
+    HIDDEN_PLACEHOLDER,
+    HideHiddenTests,
+    feedback_path,
+    generate_feedback,
+)
 from autograder.mutants import edited, lab_mutants, write_submission
 from autograder.scratch import grade_submissions, scratch_course
 

@@ -21,17 +21,28 @@ from fractions import Fraction
 
 import pytest
 import torch
+import torch.ao.nn.intrinsic.quantized as nniq
+import torch.ao.nn.quantized as nnq
+import torch.ao.quantization as tq
 import torch.nn.functional as F
 from torch import nn
-import torch.ao.nn.quantized as nnq
-import torch.ao.nn.intrinsic.quantized as nniq
-import torch.ao.quantization as tq
 
 from utils import integer_ops as io
 from utils.integer_ops import (
-    INT32_MAX, INT32_MIN, IntegerConv2d, IntegerLinear, conv2d_accumulator, fixed_point_multiply,
-    integer_conv2d, integer_linear, linear_accumulator, quantize_bias, quantize_multiplier,
-    requantize, rounding_right_shift, saturating_rounding_doubling_high_mul,
+    INT32_MAX,
+    INT32_MIN,
+    IntegerConv2d,
+    IntegerLinear,
+    conv2d_accumulator,
+    fixed_point_multiply,
+    integer_conv2d,
+    integer_linear,
+    linear_accumulator,
+    quantize_bias,
+    quantize_multiplier,
+    requantize,
+    rounding_right_shift,
+    saturating_rounding_doubling_high_mul,
 )
 
 # fbgemm's AVX2 kernels saturate int16 pair sums of u8*s8 products when activations use all

@@ -2,14 +2,17 @@
 
 import pytest
 import torch
-from torch import nn
 import torch.ao.nn.intrinsic as nni
 import torch.ao.nn.quantized as nnq
 import torch.nn.utils.prune as prune
+from torch import nn
 
 from utils import pruning
 from utils.layers import (
-    FLOAT_WEIGHTED_LAYERS, QUANTIZED_WEIGHTED_LAYERS, layer_weight, weighted_layers,
+    FLOAT_WEIGHTED_LAYERS,
+    QUANTIZED_WEIGHTED_LAYERS,
+    layer_weight,
+    weighted_layers,
 )
 from utils.models import DigitsCNN
 

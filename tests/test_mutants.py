@@ -1,14 +1,19 @@
 """Every graded answer has wrong versions, and the lab's test cells reject each of them."""
 
+import nbformat
 import pytest
 
 from autograder import authoring, cells
 from autograder.course import Course
-from autograder.mutants import (Mutant, edited, edited_many, equal_to_everything, lab_mutants,
-                                solution_answers)
+from autograder.mutants import (
+    Mutant,
+    edited,
+    edited_many,
+    equal_to_everything,
+    lab_mutants,
+    solution_answers,
+)
 from autograder.mutation import run_mutants
-
-import nbformat
 
 LABS = Course().lab_names()
 

@@ -8,19 +8,18 @@ import pytest
 import torch
 from torch.ao.quantization import observer as torch_observers
 
-from utils.quant_error import mse
 from utils.observers import (
     MinMaxObserver,
-    ObserverBase,
     MovingAverageMinMaxObserver,
     MSEObserver,
+    ObserverBase,
     PercentileObserver,
     RangeSearch,
     mse_optimal_range,
     percentile_range,
 )
+from utils.quant_error import mse
 from utils.quantization import Scheme, ZeroPointRule, dequantize, quantize
-
 
 # Hundreds of ATen calls on tiny tensors: one intra-op thread keeps this file fast.
 pytestmark = pytest.mark.usefixtures("one_intra_op_thread")

@@ -9,13 +9,13 @@ import copy
 import matplotlib.pyplot as plt
 import pytest
 import torch
-from matplotlib.collections import LineCollection
-from matplotlib.container import BarContainer
-from matplotlib.figure import Figure
-from matplotlib.colors import to_rgba
-from torch import nn
 import torch.ao.quantization as tq
 import torch.nn.utils.prune as prune
+from matplotlib.collections import LineCollection
+from matplotlib.colors import to_rgba
+from matplotlib.container import BarContainer
+from matplotlib.figure import Figure
+from torch import nn
 
 from utils import plots
 from utils.models import DigitsCNN, DigitsMLP

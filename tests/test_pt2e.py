@@ -14,8 +14,8 @@ from utils import models, pt2e
 
 
 def calibrated_pt2e(model, batches):
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     exported = torch.export.export(copy.deepcopy(model), (batches[0],)).module()
     quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())

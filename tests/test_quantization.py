@@ -20,7 +20,6 @@ from utils.quantization import (
     symmetric_zero_point,
 )
 
-
 # Hundreds of ATen calls on tiny tensors: one intra-op thread keeps this file fast.
 pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
 

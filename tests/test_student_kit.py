@@ -18,12 +18,12 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import tomllib
 import zipfile
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 from nbgrader import utils as nbgrader_utils
 
 from autograder import cells, student_kit

@@ -33,6 +33,6 @@ from .torch_warnings import ignore_torch_ao_deprecations
 
 ignore_torch_ao_deprecations()
 
-from . import grading  # noqa: E402  (hidden tests call utils.grading.* without importing it)
+from . import grading  # noqa: E402, F401  (hidden tests call utils.grading.* without importing it)
 
 __version__ = "0.1.0"

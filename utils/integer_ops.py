@@ -41,10 +41,10 @@ differ by one unit on the rest, mostly because of gemmlowp's double rounding
 import numbers
 
 import torch
+import torch.ao.nn.intrinsic.quantized as nniq
+import torch.ao.nn.quantized as nnq
 import torch.nn.functional as F
 from torch import nn
-import torch.ao.nn.quantized as nnq
-import torch.ao.nn.intrinsic.quantized as nniq
 
 from .checks import INT32_MAX, INT32_MIN, along_axis, as_int32_clamp_range
 

@@ -14,9 +14,9 @@ within a lab; tests name mutants by id (``tests/test_autograde_labs.py``), never
 import functools
 import importlib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import nbformat
 
@@ -67,7 +67,7 @@ def lab_mutants(lab: str) -> list[Mutant]:
     return list(module.MUTANTS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def solution_answers(lab: str) -> dict[str, str]:
     """grade_id -> source of each answer cell of ``lab``'s solution, without the marker lines."""
     nb = nbformat.read(SOLUTIONS / lab / f"{lab}.ipynb", as_version=4)
