@@ -369,6 +369,13 @@ def test_observers_share_keyword_only_options_and_add_their_own(observer_class, 
     assert observer.zero_point_rule is ZeroPointRule.ZERO
 
 
+def test_observer_base_is_abstract_with_three_hooks():
+    """ObserverBase records nothing: instantiating it is a TypeError naming the missing hooks."""
+    assert ObserverBase.__abstractmethods__ == {"_record", "_recorded_channels", "_range"}
+    with pytest.raises(TypeError, match="abstract"):
+        ObserverBase()
+
+
 def test_explicit_range_is_customized_and_bits_range_is_inferred():
     """PyTorch's has_customized_qrange: 127 on an explicit 0..255, 128 on quint8's default."""
     explicit = MinMaxObserver(quant_min=0, quant_max=255, scheme=Scheme.SYMMETRIC)

@@ -29,6 +29,7 @@ overflow of 32-bit zero points, see :func:`utils.quantization.choose_qparams`).
 """
 
 import math
+from abc import ABC, abstractmethod
 from typing import NamedTuple
 
 import torch
@@ -232,7 +233,7 @@ def mse_optimal_range(x: torch.Tensor, quant_min: int, quant_max: int, num_candi
 # --------------------------------------------------------------------------- observers
 
 
-class ObserverBase(nn.Module):
+class ObserverBase(nn.Module, ABC):
     """What every observer shares: the keyword-only options, ``forward`` and
     ``calculate_qparams``.
 
@@ -250,7 +251,8 @@ class ObserverBase(nn.Module):
 
     A subclass adds only its own parameter, records rows of values (``_record``), says how many
     channels it has seen (``_recorded_channels``, None before any data) and turns what it
-    recorded into a range (``_range``). Not an observer itself (it records nothing).
+    recorded into a range (``_range``). Not an observer itself (it records nothing): these three
+    hooks are abstract, so ``ObserverBase()`` raises TypeError.
     """
 
     def __init__(self, *, bits: int | None = None, signed: bool | None = None,
@@ -269,6 +271,18 @@ class ObserverBase(nn.Module):
         as_eps(eps)
         self.scheme, self.reduce_range = scheme, reduce_range
         self.ch_axis, self.eps = ch_axis, eps
+
+    @abstractmethod
+    def _record(self, rows: torch.Tensor) -> None:
+        """Record ``rows``, float32 of shape ``(C, N)``: one row per channel (one per tensor)."""
+
+    @abstractmethod
+    def _recorded_channels(self) -> int | None:
+        """How many channels (rows) were recorded, None before any data."""
+
+    @abstractmethod
+    def _range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(min_val, max_val)`` of what was recorded, float32 of shape ``(C,)``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Record the statistics of ``x`` (detached) and return ``x`` unchanged."""
@@ -398,7 +412,7 @@ class _ValueRecordingObserver(ObserverBase):
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
-        self._rows = []
+        self._rows: list[torch.Tensor] = []
 
     def _recorded_channels(self):
         return self._rows[0].shape[0] if self._rows else None
