@@ -22,7 +22,7 @@ One module per concept (import what you need, e.g. ``from utils import pruning``
 ``utils.runtime``      thread count and quantized engine as context managers, preferred engine
 ``utils.plots``        the figures the labs draw
 ``utils.grading``      helpers for nbgrader test cells (seeds, forbidden-call checks)
-``utils.checks``       argument checks shared by the modules (value, then name): ints, ranges, tensors
+``utils.checks``       the modules' shared argument checks (value, then name): ints, ranges, tensors
 =====================  =====================================================================
 
 Importing ``utils`` silences the deprecation notices of the pinned torch's quantization stack

@@ -77,11 +77,17 @@ def fold_bn_into_conv(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     if not isinstance(conv, nn.Conv2d) or not isinstance(bn, nn.BatchNorm2d):
         raise TypeError(f"conv and bn must be an nn.Conv2d and an nn.BatchNorm2d, got "
                         f"{type(conv).__name__} and {type(bn).__name__}")
+    if bn.running_mean is None or bn.running_var is None:
+        raise TypeError("bn must track running statistics (track_running_stats=True), its "
+                        "running_mean and running_var are None")
     weight, bias = fold_bn(conv.weight, conv.bias, bn.running_mean, bn.running_var,
                            bn.weight, bn.bias, bn.eps)
-    folded = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                       conv.padding, conv.dilation, conv.groups, bias=True,
-                       padding_mode=conv.padding_mode)
+    # torch types Conv2d's attributes tuple[int, ...] and its arguments tuple[int, int]
+    folded = nn.Conv2d(conv.in_channels, conv.out_channels,
+                       conv.kernel_size, conv.stride,  # type: ignore[arg-type]
+                       conv.padding, conv.dilation,  # type: ignore[arg-type]
+                       conv.groups, bias=True, padding_mode=conv.padding_mode)
+    assert folded.bias is not None   # bias=True
     folded.weight.copy_(weight)
     folded.bias.copy_(bias)
     return folded.eval()

@@ -24,6 +24,7 @@ the layers (libraries such as Torch-Pruning do it by tracing the dependency grap
 
 import copy
 from collections.abc import Mapping
+from typing import cast
 
 import torch
 from torch import nn
@@ -126,7 +127,7 @@ def find_consumer(model: nn.Module, block_name: str) -> nn.Conv2d | nn.Linear:
     pooled_to_1x1 = False
     for name, module in after:
         if isinstance(module, ConvBNReLU) or (isinstance(module, nn.Linear) and pooled_to_1x1):
-            consumer = module[0] if isinstance(module, ConvBNReLU) else module
+            consumer = cast(nn.Conv2d, module[0]) if isinstance(module, ConvBNReLU) else module
             groups = getattr(consumer, "groups", 1)
             if _input_channels(consumer) != conv.out_channels or groups != 1:
                 raise ValueError(f"unsupported model layout: {name!r} does not read the "

@@ -26,6 +26,7 @@ arguments.
 
 import numbers
 from collections.abc import Sequence
+from typing import TypeGuard, cast
 
 import torch
 
@@ -72,7 +73,7 @@ _QUANTIZED_DTYPES = (torch.quint8, torch.qint8, torch.qint32, torch.quint4x2, to
 # --------------------------------------------------------------------------- numbers
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[numbers.Integral]:
     """True for Python and NumPy integers, False for bools (``True`` is not a count) and for
     everything else."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -87,10 +88,10 @@ def as_int(value: object, name: str, *, minimum: int | None = None) -> int:
     """
     if not is_int(value):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
-    return value
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {number}")
+    return number
 
 
 def check_positive_int(value: object, name: str) -> None:
@@ -198,9 +199,10 @@ def observed_tensor(x: object, name: str = "x") -> torch.Tensor:
     """Values that are *observed* (their range is measured): a non-empty, finite floating-point
     tensor whose values are finite in float32. Returns them detached, as float32."""
     check_float_tensor(x, name)
-    check_not_empty(x, name)
-    check_finite(x, name)
-    return x.detach().to(torch.float32)
+    tensor = cast(torch.Tensor, x)   # check_float_tensor raised otherwise
+    check_not_empty(tensor, name)
+    check_finite(tensor, name)
+    return tensor.detach().to(torch.float32)
 
 
 def is_integer_dtype(dtype: torch.dtype) -> bool:

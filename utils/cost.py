@@ -15,7 +15,7 @@ QAT, fused and quantized models alike, so a model and its compressed copy are co
 import io
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -45,6 +45,7 @@ def saved_size_bytes(model_or_state_dict: nn.Module | Mapping[str, torch.Tensor]
 
     PyTorch counterpart: ``os.path.getsize`` of a file written by ``torch.save``.
     """
+    state: Mapping[str, Any]
     if isinstance(model_or_state_dict, nn.Module):
         state = model_or_state_dict.state_dict()
     elif isinstance(model_or_state_dict, Mapping):
@@ -157,7 +158,7 @@ def count_macs(model: nn.Module, *example_inputs: torch.Tensor) -> MacCount:
     for float ``aten.convolution``/``addmm``/``mm`` ops, but counts *nothing* (0) for quantized
     models: the ``quantized::conv2d``/``quantized::linear`` ops have no FLOP formula registered.
     """
-    per_layer = {}
+    per_layer: dict[str, int] = {}
 
     def add_macs(name):
         def hook(layer, inputs, output):

@@ -23,7 +23,8 @@ class):
 
 * ``ONEDNN_MAX_CPU_ISA`` (oneDNN: fp32 convolutions, the ``x86``/``onednn`` int8 kernels),
 * ``ATEN_CPU_CAPABILITY`` (ATen's vectorised element-wise kernels: ``avx2`` or ``avx512``),
-* ``FBGEMM_ENABLE_INSTRUCTIONS`` (fbgemm's int8 GEMMs: ``AVX2``, ``AVX512``, ``AVX512_E1`` for VNNI).
+* ``FBGEMM_ENABLE_INSTRUCTIONS`` (fbgemm's int8 GEMMs: ``AVX2``, ``AVX512``, ``AVX512_E1`` for
+  VNNI).
 
 MKL's ``MKL_CBWR`` pins its float code path too, but MKL still blocks its work by the CPU's
 cache sizes, so float32 training is not bit-identical between, say, an Intel and an AMD CPU of
@@ -130,7 +131,8 @@ class CpuClass:
 
     def __str__(self) -> str:
         shown = self.effective or self.machine
-        line = f"CPU class {shown} ({self.model}; ATen {self.aten}; engines {', '.join(self.engines)})"
+        engines = ", ".join(self.engines)
+        line = f"CPU class {shown} ({self.model}; ATen {self.aten}; engines {engines})"
         if self.emulated:
             line += (f", emulated on {self.hardware} with "
                      + " ".join(f"{name}={value}" for name, value in self.emulated))

@@ -11,7 +11,9 @@ fallback.
 """
 
 import gzip
+from collections.abc import Sized
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -125,11 +127,18 @@ def get_datasets(name: str = "digits", **kwargs) -> tuple[Dataset, Dataset]:
 
 def get_dataloaders(name: str = "digits", batch_size: int = 64, seed: int = 0,
                     **kwargs) -> tuple[DataLoader, DataLoader]:
-    """(train_loader, test_loader); the train loader shuffles with a generator seeded by ``seed``."""
+    """(train_loader, test_loader); the train loader shuffles with a generator seeded by
+    ``seed``."""
     train, test = get_datasets(name, **kwargs)
     shuffle_gen = torch.Generator().manual_seed(seed)
     return (DataLoader(train, batch_size=batch_size, shuffle=True, generator=shuffle_gen),
             DataLoader(test, batch_size=256, shuffle=False))
+
+
+def _len(dataset: Dataset) -> int:
+    """The number of samples of a map-style dataset (torch's ``Dataset`` does not declare
+    ``__len__``, every dataset of the kit has one)."""
+    return len(cast(Sized, dataset))
 
 
 def calibration_subset(dataset: Dataset, num_samples: int = 256, seed: int = 0) -> Subset:
@@ -138,13 +147,13 @@ def calibration_subset(dataset: Dataset, num_samples: int = 256, seed: int = 0) 
     PTQ calibrates on a few hundred representative inputs, drawn from the *training* data so the
     test set stays unseen.
     """
-    if not 0 < num_samples <= len(dataset):
-        raise ValueError(f"num_samples must be in 1..{len(dataset)}, got {num_samples!r}")
-    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    if not 0 < num_samples <= _len(dataset):
+        raise ValueError(f"num_samples must be in 1..{_len(dataset)}, got {num_samples!r}")
+    order = torch.randperm(_len(dataset), generator=torch.Generator().manual_seed(seed))
     return Subset(dataset, order[:num_samples].sort().values.tolist())
 
 
 def stack_dataset(dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
     """All of a (small) dataset as two tensors ``(inputs, labels)``."""
-    inputs, labels = zip(*(dataset[i] for i in range(len(dataset))))
+    inputs, labels = zip(*(dataset[i] for i in range(_len(dataset))))
     return torch.stack(inputs), torch.as_tensor(labels)

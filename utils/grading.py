@@ -114,7 +114,8 @@ def _forbidden_entries(targets, include_classes=False):
 
 def referenced_names(function: Callable[..., Any]) -> set[str]:
     """Global names the function's code (and the code nested in it) looks up."""
-    names, stack = set(), [function.__code__]
+    names: set[str] = set()
+    stack = [function.__code__]
     while stack:
         code = stack.pop()
         names.update(code.co_names)
@@ -246,7 +247,9 @@ _TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)   # a Parameter is a plain te
 
 def _type_name(value) -> str:
     kind = type(value)
-    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def assert_type(answer, expected_type: type, *, name: str) -> None:
@@ -310,8 +313,9 @@ def _compare(answer, expected, name, atol, rtol):
                      f"{name}.{field.name}", atol, rtol)
     elif type(expected) in (int, float) and (atol or rtol):
         if not _scalar_close(answer, expected, atol, rtol):
-            raise AssertionError(f"{name}: expected {expected!r} (within {_tolerance(atol, rtol)}), "
-                                 f"got {answer!r}; |difference| = {abs(answer - expected):.6g}")
+            raise AssertionError(f"{name}: expected {expected!r} "
+                                 f"(within {_tolerance(atol, rtol)}), got {answer!r}; "
+                                 f"|difference| = {abs(answer - expected):.6g}")
     elif not _scalar_equal(answer, expected):
         raise AssertionError(f"{name}: expected {expected!r}, got {_short_repr(answer)}")
 
@@ -361,7 +365,8 @@ def _compare_tensors(answer, expected, name, atol, rtol):
 
 def _compare_quantized(answer, expected, name, atol, rtol):
     if answer.qscheme() != expected.qscheme():
-        raise AssertionError(f"{name}: expected qscheme {expected.qscheme()}, got {answer.qscheme()}")
+        raise AssertionError(f"{name}: expected qscheme {expected.qscheme()}, "
+                             f"got {answer.qscheme()}")
     if expected.qscheme() in (torch.per_tensor_affine, torch.per_tensor_symmetric):
         _compare(answer.q_scale(), expected.q_scale(), f"{name}.q_scale()", atol, rtol)
         _compare(answer.q_zero_point(), expected.q_zero_point(), f"{name}.q_zero_point()", 0.0, 0.0)

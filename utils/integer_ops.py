@@ -39,6 +39,7 @@ differ by one unit on the rest, mostly because of gemmlowp's double rounding
 """
 
 import numbers
+from typing import ClassVar, overload
 
 import torch
 import torch.ao.nn.intrinsic.quantized as nniq
@@ -83,7 +84,7 @@ _INTEGER_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int6
 # Validation and broadcasting helpers
 # --------------------------------------------------------------------------------------------
 
-def _as_int64(tensor, name):
+def _as_int64(tensor: object, name: str) -> torch.Tensor:
     """An integer tensor (any width) as int64; quantized or floating tensors raise TypeError."""
     if not isinstance(tensor, torch.Tensor):
         tensor = torch.as_tensor(tensor)
@@ -91,8 +92,8 @@ def _as_int64(tensor, name):
         raise TypeError(f"{name} must hold the integer values, not a quantized tensor: "
                         f"pass {name}.int_repr()")
     if tensor.dtype not in _INTEGER_DTYPES:
-        raise TypeError(f"{name} must be an integer tensor ({', '.join(map(str, _INTEGER_DTYPES))}), "
-                        f"got {tensor.dtype}")
+        dtypes = ", ".join(map(str, _INTEGER_DTYPES))
+        raise TypeError(f"{name} must be an integer tensor ({dtypes}), got {tensor.dtype}")
     return tensor.to(torch.int64)
 
 
@@ -128,6 +129,10 @@ def _storage_dtype(quant_min, quant_max):
 # The fixed-point multiplier
 # --------------------------------------------------------------------------------------------
 
+@overload
+def quantize_multiplier(real_multiplier: float) -> tuple[int, int]: ...
+@overload
+def quantize_multiplier(real_multiplier: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
 def quantize_multiplier(real_multiplier: float | torch.Tensor
                         ) -> tuple[int, int] | tuple[torch.Tensor, torch.Tensor]:
     """Write a real multiplier as a 32-bit fixed-point mantissa and a power-of-two shift.
@@ -166,7 +171,7 @@ def quantize_multiplier(real_multiplier: float | torch.Tensor
                       or not isinstance(real_multiplier, numbers.Real)):
         raise TypeError(f"real_multiplier must be a positive float in [2**-32, 2**30) or a float "
                         f"tensor of them, got {type(real_multiplier).__name__}")
-    if not is_scalar and not real_multiplier.is_floating_point():
+    if isinstance(real_multiplier, torch.Tensor) and not real_multiplier.is_floating_point():
         raise TypeError(f"real_multiplier must be a float tensor, got dtype "
                         f"{real_multiplier.dtype}")
     multiplier = torch.as_tensor(real_multiplier, dtype=torch.float64)
@@ -291,7 +296,8 @@ def requantize(acc: torch.Tensor, m0: int | torch.Tensor, shift: int | torch.Ten
     """
     acc = _as_int64(acc, "acc")
     if acc.dim() < 2:
-        raise ValueError(f"acc must have channels on dim 1, shape (N, C, ...), got {tuple(acc.shape)}")
+        raise ValueError(f"acc must have channels on dim 1, shape (N, C, ...), "
+                         f"got {tuple(acc.shape)}")
     quant_min, quant_max = as_int32_clamp_range(quant_min, quant_max)
     m0 = _per_channel(_as_int64(m0, "m0"), "m0", acc.shape, axis=1)
     shift = _per_channel(_as_int64(shift, "shift"), "shift", acc.shape, axis=1)
@@ -372,12 +378,12 @@ def linear_accumulator(x_q: torch.Tensor, x_zero_point: int, w_q: torch.Tensor,
     return _add_bias(x @ w.T, bias_q)
 
 
-def _pair(value, name):
+def _pair(value: _Pair, name: str) -> tuple[int, int]:
     """An int or a pair of ints -> a pair of non-negative ints (stride, padding, dilation)."""
     pair = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, int) and v >= 0 for v in pair):
         raise ValueError(f"{name} must be an int or a pair of non-negative ints, got {value!r}")
-    return pair
+    return pair[0], pair[1]
 
 
 def conv2d_accumulator(x_q: torch.Tensor, x_zero_point: int, w_q: torch.Tensor,
@@ -483,8 +489,14 @@ class _IntegerLayer(nn.Module):
     then calls the subclass's integer function.
     """
 
-    quantized_type = None      # the torch.ao.nn.quantized class this one reproduces
-    fused_relu_type = None     # its ReLU-fused variant (the clamp starts at the zero point)
+    # Set by each subclass:
+    quantized_type: ClassVar[type[nnq.Linear] | type[nnq.Conv2d]]   # the class it reproduces
+    fused_relu_type: ClassVar[type[nn.Module]]   # its ReLU-fused variant (clamp starts at Z_y)
+    # Buffers (registered in __init__)
+    weight_q: torch.Tensor
+    weight_scale: torch.Tensor
+    weight_zero_point: torch.Tensor
+    bias: torch.Tensor | None
 
     def __init__(self, weight_q: torch.Tensor, weight_scale: float | torch.Tensor,
                  weight_zero_point: int | torch.Tensor, bias: torch.Tensor | None, scale: float,
@@ -522,6 +534,11 @@ class _IntegerLayer(nn.Module):
         """``round(b / (S_x S_w))`` as int32, or None without a bias."""
         return None if self.bias is None else quantize_bias(self.bias, input_scale,
                                                             self.weight_scale)
+
+    def _integer_op(self, x_q: torch.Tensor, x_zero_point: int, bias_q: torch.Tensor | None,
+                    m0: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        """The subclass's integer function of ``x_q`` (its layer's weight and geometry)."""
+        raise NotImplementedError
 
     def forward(self, x_q: torch.Tensor, input_scale: float,
                 input_zero_point: int) -> torch.Tensor:

@@ -25,11 +25,11 @@ __all__ = ["FLOAT_WEIGHTED_LAYERS", "QUANTIZED_WEIGHTED_LAYERS", "weighted_layer
 #: and layers inside fused float modules (``torch.ao.nn.intrinsic.ConvReLU2d`` is a Sequential
 #: whose child ``0`` is an ``nn.Conv2d``). These are also the layers :mod:`utils.pruning` prunes
 #: (``pruning.PRUNABLE_KINDS`` is this tuple).
-FLOAT_WEIGHTED_LAYERS: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
+FLOAT_WEIGHTED_LAYERS: tuple[type[nn.Conv2d], type[nn.Linear]] = (nn.Conv2d, nn.Linear)
 
 #: Quantized layers, whose weight is packed and read with ``.weight()`` (a method). Subclasses
 #: include ``ConvReLU2d``, ``ConvAdd2d``, ``LinearReLU`` and dynamic ``quantized.dynamic.Linear``.
-QUANTIZED_WEIGHTED_LAYERS: tuple[type[nn.Module], ...] = (nnq.Conv2d, nnq.Linear)
+QUANTIZED_WEIGHTED_LAYERS: tuple[type[nnq.Conv2d], type[nnq.Linear]] = (nnq.Conv2d, nnq.Linear)
 
 
 def weighted_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

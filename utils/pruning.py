@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .checks import is_int
+from .checks import as_int, is_int
 from .layers import FLOAT_WEIGHTED_LAYERS
 
 #: The layer types whose ``weight`` the labs prune by default (``utils.layers``' float layers).
@@ -59,7 +59,7 @@ def _check_amount(amount):
         raise TypeError(message)
     if is_int(amount) and amount < 0:
         raise ValueError(message)
-    if not is_int(amount) and not 0.0 <= amount <= 1.0:   # also rejects NaN
+    if not is_int(amount) and not 0.0 <= float(amount) <= 1.0:   # also rejects NaN
         raise ValueError(message)
 
 
@@ -87,7 +87,7 @@ def _check_structured(weight, dim):
 
 def _check_norm_order(n):
     """Raise unless ``n`` is a valid p of an Lp norm: a positive number or ``math.inf``."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Real) or not n > 0:
+    if isinstance(n, bool) or not isinstance(n, numbers.Real) or not float(n) > 0:
         raise ValueError(f"n must be a positive number or math.inf (the p of the Lp norm), "
                          f"got {n!r}")
 
@@ -129,12 +129,11 @@ def num_to_prune(amount: float | int, numel: int) -> int:
             ``numel``, or ``numel`` is negative.
     """
     _check_amount(amount)
-    if not is_int(numel):
-        raise TypeError(f"numel must be an int, got {type(numel).__name__}")
+    numel = as_int(numel, "numel")   # TypeError: "numel must be an int, got ..."
     if numel < 0:
         raise ValueError(f"numel must be non-negative, got {numel}")
     if is_int(amount):
-        if amount > numel:
+        if int(amount) > numel:
             raise ValueError(f"amount={amount} (an int count) must not exceed the {numel} "
                              f"entries that can be pruned")
         return int(amount)

@@ -98,6 +98,7 @@ def _constant(graph_module, node_or_value):
         if node_or_value.op != "get_attr":
             raise ValueError(f"expected a constant or a get_attr node, got {node_or_value.op}")
         value = graph_module
+        assert isinstance(node_or_value.target, str)   # a get_attr node names an attribute
         for part in node_or_value.target.split("."):
             value = getattr(value, part)
         return value

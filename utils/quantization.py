@@ -369,14 +369,14 @@ def choose_qparams(min_val: float | torch.Tensor, max_val: float | torch.Tensor,
     quant_min, quant_max = as_quant_range(quant_min, quant_max)
     check_instance(scheme, "scheme", Scheme)
     rule = _as_zero_point_rule(zero_point_rule, quant_min, quant_max)
-    eps = as_eps(eps)
+    min_scale = as_eps(eps)
     min_neg, max_pos = _range_including_zero(min_val, max_val)
     if scheme is Scheme.SYMMETRIC:
-        scale = torch.maximum(_symmetric_scale(min_neg, max_pos, quant_min, quant_max), eps)
+        scale = torch.maximum(_symmetric_scale(min_neg, max_pos, quant_min, quant_max), min_scale)
         zero = rule.zero_point(quant_min, quant_max)
         zero_point = torch.full_like(scale, zero, dtype=torch.int64)
     else:
-        scale = torch.maximum(_affine_scale(min_neg, max_pos, quant_min, quant_max), eps)
+        scale = torch.maximum(_affine_scale(min_neg, max_pos, quant_min, quant_max), min_scale)
         zero_point = _affine_zero_point(min_neg, scale, quant_min, quant_max)
     return scale, zero_point
 

@@ -28,7 +28,7 @@ def _check_fraction(value, arg):
     """Raise unless ``value`` is a real number in [0, 1]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{arg} must be a number in [0, 1] (a sparsity), got {value!r}")
-    if not 0.0 <= value <= 1.0:   # also rejects NaN
+    if not 0.0 <= float(value) <= 1.0:   # also rejects NaN
         raise ValueError(f"{arg} must be in [0, 1] (a sparsity), got {value}")
 
 

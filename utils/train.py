@@ -121,7 +121,8 @@ def predict(model: nn.Module, loader: Iterable) -> torch.Tensor:
     for inputs, _ in loader:
         logits = model(inputs)
         if type(logits) not in (torch.Tensor, torch.nn.Parameter):
-            raise TypeError(f"model must return a tensor of logits, got {type(logits).__qualname__}")
+            raise TypeError(f"model must return a tensor of logits, "
+                            f"got {type(logits).__qualname__}")
         predictions.append(logits.argmax(dim=1))
     return torch.cat(predictions)
 
@@ -189,7 +190,8 @@ def baseline_loaders(name: str = "digits_cnn", batch_size: int = 64,
 
 
 def build_baseline(name: str, seed: int = 0) -> tuple[nn.Module, dict]:
-    """Train baseline ``name`` from ``seed`` (one thread, for reproducibility); return (model, info)."""
+    """Train baseline ``name`` from ``seed`` (one thread, for reproducibility); return
+    (model, info)."""
     cls, _, epochs, lr = BASELINES[name]
     torch.set_num_threads(1)
     seed_everything(seed)
