@@ -3,7 +3,7 @@
 From student notebooks to grades, one command each:
 
   release              regenerate labs/ from solutions/ and say what changed
-  collect SOURCE LAB   import submissions of LAB from a per-student folder or a learning-platform zip
+  collect SOURCE LAB   import LAB's submissions from a per-student folder or a learning-platform zip
   autograde [LAB ...]  grade the collected submissions (in parallel with --jobs)
   feedback [LAB ...]   HTML feedback per student, hidden tests removed
   export               grades CSV, plus a per-exercise summary (table and plot)
@@ -12,7 +12,7 @@ From student notebooks to grades, one command each:
 For the kit's maintainers:
 
   execute-solutions    re-execute the worked solutions in place (outputs committed)
-  check                autograde each lab's solution (full marks) and release (zero) in a scratch course
+  check                grade each lab's solution (full marks) and release (zero) in a scratch course
   cpu-classes          the same under each CPU class up to this machine's (AVX2 ... AMX), as a table
   mutants              run each lab's wrong answers against its tests; all must be caught
   throughput           time N submissions of every lab graded serially and in parallel

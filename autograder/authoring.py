@@ -32,8 +32,9 @@ KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "nam
 
 def _nbgrader(grade_id: str | None, grade: bool = False, solution: bool = False,
               locked: bool = False, points: float | None = None) -> dict:
-    meta = {"grade": grade, "grade_id": grade_id, "locked": locked,
-            "schema_version": SCHEMA_VERSION, "solution": solution, "task": False}
+    meta: dict[str, object] = {"grade": grade, "grade_id": grade_id, "locked": locked,
+                               "schema_version": SCHEMA_VERSION, "solution": solution,
+                               "task": False}
     if points is not None:
         meta["points"] = points
     return {"nbgrader": meta}

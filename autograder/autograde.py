@@ -44,10 +44,10 @@ class Outcome:
     lab: str
     student: str
     status: str                   # "graded", or why it could not be graded
-    stopped: str = None           # why execution stopped early (a crash, the wall-clock limit)
+    stopped: str | None = None    # why execution stopped early (a crash, the wall-clock limit)
     events: list = field(default_factory=list)
     seconds: float = 0.0          # the whole nbgrader process, start-up included
-    execution_seconds: float = None   # the notebook's own run (kernel start to last cell)
+    execution_seconds: float | None = None   # the notebook's own run (kernel start to last cell)
     scores: dict = field(default_factory=dict)   # grade_id -> (score, max_score)
 
     @property

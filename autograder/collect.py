@@ -152,10 +152,12 @@ def collect_folder(folder: str | os.PathLike, lab: str, course: Course | None = 
     result = CollectResult(lab)
     for entry in sorted(folder.iterdir()):
         notebook, reason = find_notebook(entry, lab)
-        reason = reason or problem_with(entry.name, notebook)
+        if notebook is not None:    # found (reason is None)
+            reason = problem_with(entry.name, notebook)
         if reason:
             result.skipped.append(Skipped(entry.name, reason))
         else:
+            assert notebook is not None
             copy_notebook(notebook, course.submission_folder(lab, entry.name), lab)
             result.collected.append(entry.name)
     add_students(course, result.collected)
@@ -231,10 +233,10 @@ def collect_zip(archive: str | os.PathLike, lab: str, course: Course | None = No
     for file, reason in skipped_files(log, lab):
         result.skipped.append(Skipped(name_in_zip(file, extracted), reason))
     for student, notebook in collected_files(course, log, lab):
-        reason = problem_with(student, notebook)
-        if reason:
+        problem = problem_with(student, notebook)
+        if problem:
             discard(Path(notebook).parent)
-            result.skipped.append(Skipped(student, reason))
+            result.skipped.append(Skipped(student, problem))
         else:
             result.collected.append(student)
     result.collected.sort()
@@ -288,7 +290,8 @@ def log_messages(log: str) -> list[tuple[str, str]]:
 
 def skipped_files(log: str, lab: str) -> list[tuple[str, str]]:
     """(file, reason) of each file ``zip_collect`` parsed and skipped, in the order it logged."""
-    skipped, file = [], None
+    skipped: list[tuple[str, str]] = []
+    file = ""    # nbgrader logs "Parsing file: ..." before it skips that file
     for _, message in log_messages(log):
         if message.startswith("Parsing file: "):
             file = message.removeprefix("Parsing file: ")

@@ -56,7 +56,8 @@ class LabScores:
         return self.solution == self.full and self.release == 0
 
     def __str__(self) -> str:
-        return f"{self.solution:g}/{self.full:g}, {self.release:g}" + ("" if self.as_expected else " !")
+        mark = "" if self.as_expected else " !"
+        return f"{self.solution:g}/{self.full:g}, {self.release:g}{mark}"
 
 
 def classes_to_check(hardware: str | None) -> list[str]:

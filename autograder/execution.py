@@ -77,7 +77,8 @@ class GuardedExecute(Execute):
     integrity checks and a report (see the module docstring)."""
 
     wall_clock_limit = Float(600.0, help="seconds one submission may run in total").tag(config=True)
-    max_output_chars = Integer(100_000, help="characters of stream output kept per cell").tag(config=True)
+    max_output_chars = Integer(100_000, help="characters of stream output kept per cell"
+                               ).tag(config=True)
     report_directory = Unicode("", help="where to write <lab>/<student>.json").tag(config=True)
     kernel_environment = Dict({"OMP_WAIT_POLICY": "PASSIVE", "TORCHINDUCTOR_COMPILE_THREADS": "1"},
                               help="environment variables the kernel gets unless already set "
@@ -178,7 +179,7 @@ class GuardedExecute(Execute):
 
     def _caps_reached(self, verb):
         """``verb`` + the sandbox's caps this cell hit (memory, processes), or ""."""
-        reached = getattr(self.km, "caps_reached", list)()
+        reached: list[str] = getattr(self.km, "caps_reached", list)()
         return verb + " and ".join(reached) if reached else ""
 
     # -- talking to the kernel outside the notebook ---------------------------------------------

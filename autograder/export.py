@@ -15,7 +15,7 @@ import csv
 import dataclasses
 import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +87,8 @@ def is_ungraded(grade) -> bool:
     return grade.auto_score is None and grade.manual_score is None
 
 
-def summarize(lab: str, grade_id: str, max_points: float, grades: Iterable) -> ExerciseSummary:
+def summarize(lab: str, grade_id: str, max_points: float,
+              grades: Collection) -> ExerciseSummary:
     """One :class:`ExerciseSummary` from a cell's grades (one per submission); each grade has
     ``score``, ``auto_score`` and ``manual_score`` like :class:`nbgrader.api.Grade`."""
     scores = [grade.score for grade in grades if not is_ungraded(grade)]

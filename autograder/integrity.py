@@ -157,7 +157,8 @@ class Slot:
 
 
 def _attribute(owner, name, label, kind="object"):
-    return Slot(label, lambda: getattr(owner, name), lambda value: setattr(owner, name, value), kind)
+    return Slot(label, lambda: getattr(owner, name),
+                lambda value: setattr(owner, name, value), kind)
 
 
 class InstanceMethods:
@@ -204,7 +205,8 @@ class ShellState:
         self.objects = list(named.values())
         # the display trap keeps the hook it replaced while a cell runs
         self.methods = [InstanceMethods(obj, label, ignore={"old_hook"} if label ==
-                                        "shell.display_trap" else ()) for label, obj in named.items()]
+                                        "shell.display_trap" else ())
+                        for label, obj in named.items()]
         manager = shell.input_transformer_manager
         self.slots = [_attribute(shell, name, f"shell.{name}") for name in (
             "compile", "displayhook", "display_pub", "events", "display_formatter",
@@ -347,7 +349,8 @@ def _kernel_threads():
 
 
 def _thread_label(ident):
-    names = {t.ident: t.name for t in list(threading._active.values())}
+    # threading._active: private, so not in typeshed
+    names = {t.ident: t.name for t in list(threading._active.values())}  # type: ignore[attr-defined]
     return f"thread {names.get(ident, ident)!r}"
 
 
@@ -362,8 +365,8 @@ def _stop_threads(idents):
         waited += 0.01
 
 
-_seal = None
-_namespace_before = {}
+_seal: Seal   # set by seal(), which runs before every other function of this module
+_namespace_before: dict[str, int] = {}
 
 
 def _is_guarded_value(value, modules_too=False):
@@ -446,7 +449,8 @@ def _accept_library_wrappers():
 def replaced() -> list[str]:
     """Labels of everything guarded that is no longer the original object."""
     _accept_library_wrappers()
-    found = [label for label, module in _seal.modules.items() if sys.modules.get(label) is not module]
+    found = [label for label, module in _seal.modules.items()
+             if sys.modules.get(label) is not module]
     found += [_seal.labels[key] for key, (owner, value) in _seal.attributes.items()
               if _get(owner, key[1]) is not value]
     found += [label for _, _, label in _added_to_classes()]

@@ -85,7 +85,7 @@ def run_mutants(notebook_path: str | Path, mutants: Sequence[Mutant],
 
 def _groups(mutants):
     """Indices of the mutants grouped by (answer, cells re-run), in order of first appearance."""
-    groups = {}
+    groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
     for i, mutant in enumerate(mutants):
         groups.setdefault((mutant.answer, tuple(mutant.rerun)), []).append(i)
     return list(groups.values())

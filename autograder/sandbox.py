@@ -1,8 +1,9 @@
 """The sandbox every graded kernel runs in: bubblewrap namespaces, caps, no network.
 
-:class:`SandboxedKernelManager` is the kernel manager of :class:`autograder.execution.GuardedExecute`
-(``nbgrader autograde``). It starts the kernel through bubblewrap (``bwrap``, Debian package
-``bubblewrap``), so a submission runs in its own mount, PID, network, IPC and UTS namespaces.
+:class:`SandboxedKernelManager` is the kernel manager of
+:class:`autograder.execution.GuardedExecute` (``nbgrader autograde``). It starts the kernel
+through bubblewrap (``bwrap``, Debian package ``bubblewrap``), so a submission runs in its own
+mount, PID, network, IPC and UTS namespaces.
 
 What the kernel sees (nothing else of the instructor's machine exists inside):
 
@@ -64,6 +65,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from jupyter_client import AsyncKernelManager
@@ -182,8 +184,8 @@ def matplotlib_font_caches() -> list[Path]:
 
 
 def bwrap_command(kernel_cmd: list[str], *, workdir: str, private: str, environment: dict,
-                  bwrap: str = "bwrap", read_only: tuple = (), tmp_size: int | None = None
-                  ) -> list[str]:
+                  bwrap: str = "bwrap", read_only: Iterable[str | os.PathLike[str]] = (),
+                  tmp_size: int | None = None) -> list[str]:
     """The command that runs ``kernel_cmd`` sandboxed (see the module docstring).
 
     workdir      the submission's folder: writable, the working directory
@@ -219,8 +221,8 @@ class Caps:
 
     def __init__(self, name: str, memory_bytes: int, processes: int):
         self.name, self.memory_bytes, self.processes = name, int(memory_bytes), int(processes)
-        self.groups = {}          # controller ("memory", "pids") -> cgroup folder
-        self.kill_files = []      # v2 cgroup.kill files
+        self.groups: dict[str, Path] = {}   # controller ("memory", "pids") -> cgroup folder
+        self.kill_files: list[Path] = []    # v2 cgroup.kill files
 
     # -- finding and creating cgroups ----------------------------------------------------------
     @staticmethod
@@ -385,7 +387,7 @@ class SandboxedKernelManager(AsyncKernelManager):
              "TMPDIR are set for the sandbox").tag(config=True)
 
     _caps = None
-    _private = None
+    _private: str | None = None      # made by _async_pre_start_kernel
     _workdir = None
     _caps_seen = ()
 
@@ -397,6 +399,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.transport = "ipc"
             self.connection_file = os.path.join(self._private, "kernel.json")
             self.ip = os.path.join(self._private, "ipc")
+            assert self.kernel_spec is not None   # jupyter_client found it before this step
             self.kernel_spec.interrupt_mode = "message"
         return await super()._async_pre_start_kernel(**kw)
 
@@ -410,21 +413,23 @@ class SandboxedKernelManager(AsyncKernelManager):
             raise ValueError("cwd: the sandbox needs the submission's folder as the kernel's "
                              "working directory, got none")
         self._workdir = workdir
-        name = os.path.basename(self._private).removeprefix("autograder-")
+        private = self._private
+        assert private is not None   # made by _async_pre_start_kernel
+        name = os.path.basename(private).removeprefix("autograder-")
         self._caps = Caps(name, self.memory_limit, self.process_limit).create()
         if self._caps.fallbacks():
             self.log.warning("no writable cgroup for %s: capped by rlimits instead (per "
                              "process; the process cap does not apply to root)",
                              " and ".join(self._caps.fallbacks()))
         command = self._caps.launcher() + bwrap_command(
-            kernel_cmd, workdir=workdir, private=self._private,
+            kernel_cmd, workdir=workdir, private=private,
             environment=self.kernel_environment(kw.get("env") or os.environ),
             bwrap=find_bwrap(self.bwrap),
             read_only=[*kit_paths(), *python_paths(), *self.read_only_paths],
             tmp_size=self.memory_limit)
         return await super()._async_launch_kernel(command, **kw)
 
-    def kernel_environment(self, env: dict) -> dict:
+    def kernel_environment(self, env: Mapping[str, str]) -> dict[str, str]:
         """The kernel's variables: those matching :attr:`environment`, and the sandbox's PATH,
         HOME and TMPDIR."""
         kept = {name: value for name, value in env.items()

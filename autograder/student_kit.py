@@ -131,7 +131,8 @@ def answer_blocks(course: Course | None = None) -> list[AnswerBlock]:
         notebook = json.loads(course.solution_notebook(lab).read_text())
         for cell in notebook["cells"]:
             grade_id = cells.grade_id(cell) or ""
-            kind, lines = None, []
+            kind: str | None = None
+            lines: list[str] = []
             for line in "".join(cell["source"]).splitlines():
                 marker = MARKER.search(line)
                 if marker and marker.group(1) == "BEGIN":
@@ -182,7 +183,7 @@ def find_leaks(contents: dict[str, bytes], blocks: list[AnswerBlock]) -> list[Le
         leaks += [Leak(path, "marker", "", "", (line.strip(),))
                   for line in text.splitlines() if MARKER.search(line)]
         lines = significant_lines(text)
-        runs_by_size = {}
+        runs_by_size: dict[int, set[tuple[str, ...]]] = {}
         for block in blocks:
             size = min(WINDOW[block.kind], len(block.lines))
             runs = runs_by_size.setdefault(size, _runs(lines, size))

@@ -71,10 +71,11 @@ def lab_mutants(lab: str) -> list[Mutant]:
 def solution_answers(lab: str) -> dict[str, str]:
     """grade_id -> source of each answer cell of ``lab``'s solution, without the marker lines."""
     nb = nbformat.read(SOLUTIONS / lab / f"{lab}.ipynb", as_version=4)
-    return {cells.grade_id(cell):
+    return {grade_id:
             "\n".join(line for line in cell.source.splitlines()
                       if line.strip() not in SOLUTION_MARKERS)
-            for cell in nb.cells if cells.is_code(cell) and cells.is_answer(cell)}
+            for cell in nb.cells if cells.is_code(cell) and cells.is_answer(cell)
+            and (grade_id := cells.grade_id(cell)) is not None}   # answers always have one
 
 
 def edited(lab: str, id: str, *, old: str, new: str, caught_by: str, why: str,

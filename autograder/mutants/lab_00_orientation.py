@@ -61,17 +61,20 @@ def linear_macs(linear, output_shape):
     Mutant(id="median_ratio/mean", caught_by="test_median_ratio", why="mean instead of median",
            source='''
 def median_ratio(baseline_times, candidate_times):
-    return (sum(baseline_times) / len(baseline_times)) / (sum(candidate_times) / len(candidate_times))
+    return ((sum(baseline_times) / len(baseline_times))
+            / (sum(candidate_times) / len(candidate_times)))
 '''),
     Mutant(id="median_ratio/inverted", caught_by="test_median_ratio", why="inverted ratio",
            source='''
 def median_ratio(baseline_times, candidate_times):
-    return torch.tensor(candidate_times).median().item() / torch.tensor(baseline_times).median().item()
+    return (torch.tensor(candidate_times).median().item()
+            / torch.tensor(baseline_times).median().item())
 '''),
     Mutant(id="median_ratio/torch-median-lower-middle", caught_by="test_median_ratio",
            why="torch.median's lower middle value for even counts", source='''
 def median_ratio(baseline_times, candidate_times):
-    return torch.tensor(baseline_times).median().item() / torch.tensor(candidate_times).median().item()
+    return (torch.tensor(baseline_times).median().item()
+            / torch.tensor(candidate_times).median().item())
 '''),
     Mutant(id="width_speedup/swapped", caught_by="test_width_speedup",
            why="baseline and candidate swapped", source='''
@@ -103,7 +106,8 @@ EQUAL_TO_EVERYTHING = [
 MUTANTS += equal_to_everything_mutants("00_orientation", EQUAL_TO_EVERYTHING)
 MUTANTS.append(Mutant(id="width_speedup/hand-built-agreeing-speedup",
                       caught_by="test_width_speedup",
-                      why="a Speedup built by hand whose ratio, threads and labels agree with everything",
+                      why="a Speedup built by hand whose ratio, threads and labels agree with "
+                          "everything",
                       source='''
 class _AgreeingFloat(float):
     def __eq__(self, other):
@@ -126,5 +130,6 @@ class _AgreeingStr(str):
 def width_speedup(x):
     return benchmark.Speedup(ratio=_AgreeingFloat(9.0), baseline_seconds=1.0, candidate_seconds=1.0,
                              baseline_times=(1.0,), candidate_times=(1.0,), threads=_AgreeingInt(2),
-                             baseline_label=_AgreeingStr("wide"), candidate_label=_AgreeingStr("narrow"))
+                             baseline_label=_AgreeingStr("wide"),
+                             candidate_label=_AgreeingStr("narrow"))
 '''))

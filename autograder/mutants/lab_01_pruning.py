@@ -36,7 +36,8 @@ MUTANTS = [
             why="off-by-one count: truncates amount * numel instead of rounding it"),
     _mutant("magnitude_mask/kthvalue-threshold",
             old="    mask = torch.ones(numel, dtype=weight.dtype)\n"
-                "    pruned = torch.topk(weight.detach().abs().flatten(), k, largest=False).indices\n"
+                "    pruned = torch.topk(weight.detach().abs().flatten(), k, "
+                "largest=False).indices\n"
                 "    mask[pruned] = 0\n"
                 "    return mask.view(weight.shape)",
             new="    if k == 0:\n"
@@ -44,12 +45,14 @@ MUTANTS = [
                 "    threshold = weight.detach().abs().flatten().kthvalue(k).values\n"
                 "    return (weight.detach().abs() > threshold).to(weight.dtype)",
             caught_by="test_magnitude_mask",
-            why="threshold at the k-th smallest magnitude (seed 001): prunes too many when magnitudes tie"),
+            why="threshold at the k-th smallest magnitude (seed 001): prunes too many when "
+                "magnitudes tie"),
     _mutant("magnitude_mask/calls-torch-prune",
             old="    numel = weight.numel()\n"
                 "    k = amount if isinstance(amount, int) else round(amount * numel)\n"
                 "    mask = torch.ones(numel, dtype=weight.dtype)\n"
-                "    pruned = torch.topk(weight.detach().abs().flatten(), k, largest=False).indices\n"
+                "    pruned = torch.topk(weight.detach().abs().flatten(), k, "
+                "largest=False).indices\n"
                 "    mask[pruned] = 0\n"
                 "    return mask.view(weight.shape)",
             new="    holder = nn.Module()\n"
@@ -60,8 +63,10 @@ MUTANTS = [
             why="calls torch.nn.utils.prune instead of writing the mask from scratch"),
     # 2. sparsity, layer_sparsity, overall_sparsity
     _mutant("sparsity_functions/unweighted-mean",
-            old="    weights = [module.weight for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]\n"
-                "    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)",
+            old="    weights = [module.weight for module in model.modules() if isinstance(module, "
+                "(nn.Conv2d, nn.Linear))]\n"
+                "    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in "
+                "weights)",
             new="    values = list(layer_sparsity(model).values())\n"
                 "    return sum(values) / len(values)",
             caught_by="test_sparsity",
@@ -69,9 +74,11 @@ MUTANTS = [
     _edits("sparsity_functions/reads-weight-orig",
            edits=[("{name: sparsity(module.weight) for name, module in model.named_modules()\n"
                    "            if isinstance(module, (nn.Conv2d, nn.Linear))}",
-                   "{name.rsplit(\".\", 1)[0]: sparsity(p) for name, p in model.named_parameters()\n"
+                   "{name.rsplit(\".\", 1)[0]: sparsity(p) for name, p in "
+                   "model.named_parameters()\n"
                    "            if p.dim() > 1}"),
-                  ("weights = [module.weight for module in model.modules() if isinstance(module, (nn.Conv2d, nn.Linear))]",
+                  ("weights = [module.weight for module in model.modules() if isinstance(module, "
+                   "(nn.Conv2d, nn.Linear))]",
                    "weights = [p for p in model.parameters() if p.dim() > 1]")],
            caught_by="test_sparsity",
            why="reads named_parameters(), i.e. the unmasked weight_orig of a pruned module"),
@@ -114,7 +121,8 @@ MUTANTS = [
     # 7. remove_channels
     _mutant("remove_channels/consumer-wrong-dim", old="consumer.weight.index_select(1, keep)",
             new="consumer.weight.index_select(0, keep)", caught_by="test_remove_channels",
-            why="cuts the consumer along the wrong dimension (its outputs, dim 0, instead of its inputs)"),
+            why="cuts the consumer along the wrong dimension (its outputs, dim 0, instead of its "
+                "inputs)"),
     _edits("remove_channels/forgets-bn-statistics",
            edits=[("        if conv.bias is not None:\n"
                    "            conv.bias = nn.Parameter(conv.bias.index_select(0, keep))\n", ""),
@@ -143,15 +151,19 @@ MUTANTS = [
     # 9. recover (section 8.2): BatchNorm statistics re-estimated, then fine-tuning
     _mutant("recover/no-reset", old="        bn.reset_running_stats()\n", new="",
             caught_by="test_recover_bn",
-            why="forgets to reset the running statistics (the dense model's stale ones are averaged in)"),
+            why="forgets to reset the running statistics (the dense model's stale ones are "
+                "averaged in)"),
     _mutant("recover/keeps-momentum",
-            old="        bn.momentum = None                       # the plain average over the batches of the pass\n",
+            old="        bn.momentum = None                       # the plain average over the "
+                "batches of the pass\n",
             new="", caught_by="test_recover_bn",
-            why="keeps the exponential momentum: the last batches dominate instead of a plain average"),
+            why="keeps the exponential momentum: the last batches dominate instead of a plain "
+                "average"),
     _mutant("recover/momentum-not-restored",
             old="    for bn, momentum in zip(norms, momenta):\n        bn.momentum = momentum\n",
             new="", caught_by="test_recover_bn",
-            why="does not put the momentum back (fine-tuning then averages its statistics forever)"),
+            why="does not put the momentum back (fine-tuning then averages its statistics "
+                "forever)"),
     _mutant("recover/train-mode", old="    return model.eval()", new="    return model",
             caught_by="test_recover_bn", why="returns the model in train mode"),
     _mutant("recover/no-optimizer-step", old="                optimizer.step()\n", new="",

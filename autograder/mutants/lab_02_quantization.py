@@ -76,7 +76,8 @@ MUTANTS = [
             caught_by="test_per_channel",
             why="min/max taken along the channel axis instead of within each channel"),
     _mutant("per_channel/broadcast-axis-0",
-            old="return quantize(w, _along(scales, axis, w.dim()), _along(zero_points, axis, w.dim()),",
+            old="return quantize(w, _along(scales, axis, w.dim()), _along(zero_points, axis, "
+                "w.dim()),",
             new="return quantize(w, _along(scales, 0, w.dim()), _along(zero_points, 0, w.dim()),",
             caught_by="test_per_channel", why="scales broadcast along axis 0 whatever the axis"),
     # 5. calibration
@@ -87,8 +88,10 @@ MUTANTS = [
             new="if best is None or error > best[0]:", caught_by="test_calibration",
             why="MSE search keeps the worst candidate"),
     _mutant("calibration/mse-ignores-clipping",
-            old="x_hat = dequantize(quantize(x, scale, zero_point, quant_min, quant_max), scale, zero_point)",
-            new="x_hat = dequantize(quantize(x, scale, zero_point, -2 ** 40, 2 ** 40), scale, zero_point)",
+            old="x_hat = dequantize(quantize(x, scale, zero_point, quant_min, quant_max), scale, "
+                "zero_point)",
+            new="x_hat = dequantize(quantize(x, scale, zero_point, -2 ** 40, 2 ** 40), scale, "
+                "zero_point)",
             caught_by="test_calibration",
             why="MSE ignores the clipping error (no clamp when measuring)"),
     # 6. SQNR
@@ -144,7 +147,8 @@ MUTANTS = [
             why="STE passes the gradient of clipped values too"),
     _mutant("fake_quant/mask-from-unrounded",
             old="ctx.save_for_backward((q >= quant_min) & (q <= quant_max))",
-            new="ctx.save_for_backward((x * (1.0 / scale) + torch.as_tensor(zero_point) >= quant_min)"
+            new="ctx.save_for_backward((x * (1.0 / scale) + torch.as_tensor(zero_point) >= "
+                "quant_min)"
                 " & (x * (1.0 / scale) + torch.as_tensor(zero_point) <= quant_max))",
             caught_by="test_fake_quant", why="gradient mask from the unrounded value"),
     _mutant("fake_quant/no-ste",

@@ -22,7 +22,8 @@ _mutant = partial(edited, "03_fx_ptq")
 MUTANTS = [
     # 1. pick_engine
     _mutant("pick_engine/first-supported",
-            old="    for engine in preferred:\n        if engine in supported:\n            return engine\n",
+            old="    for engine in preferred:\n        if engine in supported:\n            return "
+                "engine\n",
             new="    if supported:\n        return supported[0]\n", caught_by="test_pick_engine",
             why="takes supported_engines' first entry (qnnpack) instead of the preferred one"),
     _mutant("pick_engine/raises", old="    return None", new="    raise RuntimeError('no engine')",
@@ -30,9 +31,11 @@ MUTANTS = [
             why="raises instead of returning None when no preferred engine exists"),
     # 2. untraceable_children
     _mutant("untraceable_children/blames-every-child",
-            old="    for name, child in model.named_children():\n        try:\n            torch.fx.symbolic_trace(child)\n"
+            old="    for name, child in model.named_children():\n        try:\n            "
+                "torch.fx.symbolic_trace(child)\n"
                 "        except torch.fx.proxy.TraceError:\n            names.append(name)\n",
-            new="    try:\n        torch.fx.symbolic_trace(model)\n    except torch.fx.proxy.TraceError:\n"
+            new="    try:\n        torch.fx.symbolic_trace(model)\n    except "
+                "torch.fx.proxy.TraceError:\n"
                 "        names = [name for name, _ in model.named_children()]\n",
             caught_by="test_untraceable", why="traces the whole model and blames every child"),
     # 3a. make_qconfig
@@ -52,7 +55,8 @@ MUTANTS = [
             caught_by="test_ptq_fx", why="calibrating on no data"),
     _mutant("ptq_fx/converts-uncalibrated-copy",
             old="    quantized = convert_fx(copy.deepcopy(prepared))",
-            new="    quantized = convert_fx(prepare_fx(copy.deepcopy(model).eval(), qconfig_mapping, example_inputs))",
+            new="    quantized = convert_fx(prepare_fx(copy.deepcopy(model).eval(), "
+                "qconfig_mapping, example_inputs))",
             caught_by="test_ptq_fx",
             why="converting the wrong model (a fresh, uncalibrated prepared copy)"),
     _mutant("ptq_fx/first-batch-only", old="            prepared(inputs)",
@@ -72,7 +76,8 @@ MUTANTS = [
     _mutant("readers/weight-scale",
             old="activations[node.name] = (float(module.scale), int(module.zero_point))",
             new="activations[node.name] = (float(module.weight().q_per_channel_scales()[0]) "
-                "if module.weight().qscheme() == torch.per_channel_affine else float(module.weight().q_scale()), "
+                "if module.weight().qscheme() == torch.per_channel_affine else "
+                "float(module.weight().q_scale()), "
                 "int(module.zero_point))",
             caught_by="test_qparams", why="reads the weight scale as the activation scale"),
     _mutant("readers/keyed-by-observer",
@@ -81,12 +86,15 @@ MUTANTS = [
             caught_by="test_qparams",
             why="keys ranges by the observer node instead of the node it observes"),
     _mutant("readers/misses-input-quantize",
-            old="        if node.op == \"call_function\" and node.target is torch.quantize_per_tensor:",
+            old="        if node.op == \"call_function\" and node.target is "
+                "torch.quantize_per_tensor:",
             new="        if False:", caught_by="test_qparams",
             why="misses the input's quantize_per_tensor node"),
     _mutant("readers/swaps-scale-zero-point",
-            old="(float(getattr(quantized, scale.target)),\n                                        int(getattr(quantized, zero_point.target)))",
-            new="(float(getattr(quantized, zero_point.target)),\n                                        int(getattr(quantized, scale.target)))",
+            old="(float(getattr(quantized, scale.target)),\n                                       "
+                " int(getattr(quantized, zero_point.target)))",
+            new="(float(getattr(quantized, zero_point.target)),\n                                  "
+                "      int(getattr(quantized, scale.target)))",
             caught_by="test_qparams", why="swaps the scale and zero-point get_attr arguments"),
     # 4b. fold_conv_bn (BatchNorm folding, graded against fuse_conv_bn_eval)
     _mutant("fold_conv_bn/forgets-eps", old="torch.sqrt(bn.running_var + bn.eps)",
@@ -129,7 +137,8 @@ MUTANTS = [
 EQUAL_TO_EVERYTHING = [
     ("pick_engine", "pick_engine", "test_pick_engine", ("object", "str")),
     ("untraceable_children", "untraceable_children", "test_untraceable", ("object", "list")),
-    ("make_qconfig", "make_qconfig", "test_make_qconfig", ("object", "tuple")),   # QConfig is a namedtuple
+    # QConfig is a namedtuple
+    ("make_qconfig", "make_qconfig", "test_make_qconfig", ("object", "tuple")),
     ("ptq_fx", "ptq_fx", "test_ptq_fx", ("object", "tuple")),
     ("readers", "observer_ranges", "test_qparams", ("object", "dict")),
     ("readers", "graph_qparams", "test_qparams", ("object", "tuple")),

@@ -45,7 +45,8 @@ MUTANTS = [
     # 1c. prepare_qat / inventories
     _mutant("prepare/no-deepcopy", old="model = copy.deepcopy(model).train()",
             new="model = model.train()", caught_by="test_prepare",
-            why="no deepcopy: prepare_qat_fx shares (and training changes) the fp32 model's weights"),
+            why="no deepcopy: prepare_qat_fx shares (and training changes) the fp32 model's "
+                "weights"),
     _mutant("prepare/activation-fake-quants-only", old="if isinstance(m, FakeQuantizeBase)}",
             new="if isinstance(m, FakeQuantizeBase) and 'weight' not in name}",
             caught_by="test_prepare",
@@ -56,11 +57,13 @@ MUTANTS = [
             why="looks for the fused Conv-ReLU QAT class (no BatchNorm) instead of Conv-BN(-ReLU)"),
     # 2. qat_finetune
     _mutant("finetune/observers-never-disabled",
-            old="        if epoch >= freeze_observer_epoch:\n            prepared.apply(disable_observer)\n",
+            old="        if epoch >= freeze_observer_epoch:\n            "
+                "prepared.apply(disable_observer)\n",
             new="", caught_by="test_finetune",
             why="never disables the observers (qparams keep moving)"),
     _mutant("finetune/bn-never-frozen",
-            old="        if epoch >= freeze_bn_epoch:\n            prepared.apply(nniqat.freeze_bn_stats)\n",
+            old="        if epoch >= freeze_bn_epoch:\n            "
+                "prepared.apply(nniqat.freeze_bn_stats)\n",
             new="", caught_by="test_finetune", why="never freezes the BatchNorm statistics"),
     _mutant("finetune/eval-mode", old="        prepared.train()", new="        prepared.eval()",
             caught_by="test_finetune",
@@ -75,7 +78,8 @@ MUTANTS = [
             new="quant_max=2 ** (weight_bits - 1)", caught_by="test_low_bit",
             why="signed weight range one level too wide (quant_max = 2^(b-1))"),
     _mutant("low_bit/unsigned-range",
-            old="quant_min=-(2 ** (weight_bits - 1)),\n        quant_max=2 ** (weight_bits - 1) - 1",
+            old="quant_min=-(2 ** (weight_bits - 1)),\n        quant_max=2 ** (weight_bits - 1) - "
+                "1",
             new="quant_min=0,\n        quant_max=2 ** weight_bits - 1", caught_by="test_low_bit",
             why="unsigned weight range with a signed qint8 dtype"),
     _mutant("low_bit/activation-bits-from-weights", old="quant_max=2 ** activation_bits - 1",
