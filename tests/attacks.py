@@ -15,7 +15,8 @@ def _rebind(namespace):
     namespace['median_ratio'] = lambda a, b: statistics.median(a) / statistics.median(b)
 """
 SHELL_ATTACKS = {
-    "input_transformer": ("get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])",
+    "input_transformer": ("get_ipython().input_transformers_cleanup.append(lambda lines: "
+                          "['pass\\n'])",
                           "cleanup_transforms", "release"),
     "post_transformer": ("get_ipython().input_transformers_post.append(lambda lines: ['pass\\n'])",
                          "input_transformers_post", "release"),
@@ -26,16 +27,20 @@ SHELL_ATTACKS = {
     "ast_transformer": ("import ast\n"
                         "class Lenient(ast.NodeTransformer):\n"
                         "    def visit_Module(self, node):\n"
-                        "        handler = ast.ExceptHandler(type=ast.Name('BaseException', ast.Load()),\n"
+                        "        handler = ast.ExceptHandler(type=ast.Name('BaseException', "
+                        "ast.Load()),\n"
                         "                                    name=None, body=[ast.Pass()])\n"
-                        "        node.body = [ast.Try(body=node.body, handlers=[handler], orelse=[],\n"
+                        "        node.body = [ast.Try(body=node.body, handlers=[handler], "
+                        "orelse=[],\n"
                         "                             finalbody=[])]\n"
                         "        return ast.fix_missing_locations(node)\n"
-                        "get_ipython().ast_transformers.append(Lenient())", "ast_transformers", "release"),
+                        "get_ipython().ast_transformers.append(Lenient())", "ast_transformers",
+                        "release"),
     "custom_exception_handler": ("get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)",
                                  "custom_exceptions", "release"),
     "event_callback": (REBIND + "get_ipython().events.register('pre_run_cell', "
-                       "lambda *a: _rebind(get_ipython().user_ns))", "callback <lambda>", "release"),
+                       "lambda *a: _rebind(get_ipython().user_ns))", "callback <lambda>",
+                       "release"),
     "trace_function": (REBIND + "import sys\n"
                        "def tracer(frame, event, arg):\n"
                        "    if event == 'call' and frame.f_code.co_name == '<module>':\n"
@@ -56,7 +61,8 @@ SHELL_ATTACKS = {
                         "fake = types.ModuleType('utils.grading')\n"
                         "fake.assert_answer = lambda *a, **k: None\n"
                         "_import = builtins.__import__\n"
-                        "builtins.__import__ = lambda name, *a, **k: (fake if name == 'utils.grading'\n"
+                        "builtins.__import__ = lambda name, *a, **k: (fake if name == "
+                        "'utils.grading'\n"
                         "                                             else _import(name, *a, **k))",
                         "builtins.__import__", "wrong_median"),
     # names the autograder's own calls into the kernel once looked up in the notebook namespace

@@ -1,8 +1,8 @@
 """The system packages the test suite needs besides the Python ones: found, installed, or named.
 
 ==============  ===========================================================================
-``bubblewrap``  every graded run starts its kernels in a bubblewrap sandbox (``autograder/sandbox.py``)
-``chromium``    the browser tests drive Debian's Chromium through Playwright (``tests/test_browser.py``)
+``bubblewrap``  every graded run starts its kernels in a bubblewrap sandbox (autograder/sandbox.py)
+``chromium``    the browser tests drive Debian's Chromium through Playwright (tests/test_browser.py)
 ==============  ===========================================================================
 
 ``make test`` runs ``python tests/system_packages.py`` first. It installs what is missing where it
@@ -64,7 +64,8 @@ def install_command(packages: list[str]) -> list[str]:
     apt = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
     if os.geteuid() == 0:
         return apt
-    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
+    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"],
+                                               capture_output=True).returncode == 0:
         return ["sudo", "-n", *apt]
     return []
 
@@ -84,7 +85,8 @@ def main() -> int:
         print(f"installing {', '.join(absent)}: {' '.join(command)}", flush=True)
         sudo = command[:2] if command[0] == "sudo" else []
         subprocess.run([*sudo, "apt-get", "update", "-qq"], check=False)
-        subprocess.run(command, check=False, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        subprocess.run(command, check=False,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
         absent = missing()
     if absent:
         print(advice(absent) + (" (CI=true: nothing may be skipped)" if in_ci() else ""),

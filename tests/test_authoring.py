@@ -10,7 +10,8 @@ def test_cells_carry_nbgrader_metadata(tmp_path):
     authoring.write_notebook([
         authoring.markdown("# Lab", grade_id="intro"),
         authoring.code("import utils"),
-        authoring.answer("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION", "f"),
+        authoring.answer("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n"
+                         "    ### END SOLUTION", "f"),
         authoring.tests("assert f(2) == 4\nprint('ok')", "test_f", points=2),
         authoring.written("Why?", "why", points=1),
     ], path)

@@ -53,12 +53,13 @@ def set_points(grade_id, points):
 
 
 WRONG_PICK_ENGINE = replace("pick_engine", "def pick_engine(supported):\n    return 'fbgemm'")
-WRONG_MEDIAN = "def median_ratio(baseline_times, candidate_times):\n    return sum(baseline_times) / sum(candidate_times)"
+WRONG_MEDIAN = ("def median_ratio(baseline_times, candidate_times):\n"
+                "    return sum(baseline_times) / sum(candidate_times)")
 SWAPPED_SPEEDUP = """def width_speedup(x):
     torch.manual_seed(0)
     wide = models.BenchmarkCNN(width=32).eval()
     narrow = models.BenchmarkCNN(width=16).eval()
-    return benchmark.speedup(narrow, wide, x, threads=1, rounds=5)   # baseline and candidate swapped"""
+    return benchmark.speedup(narrow, wide, x, threads=1, rounds=5)  # baseline, candidate swapped"""
 FAKE_SPEEDUP = """_real_speedup = benchmark.speedup
 def _rigged(*args, **kwargs):
     result = _real_speedup(*args, **kwargs)
@@ -94,9 +95,9 @@ class Case:
     edits: tuple = ()
     score: float = FULL_MARKS
     wrong: tuple = ()          # test cells scoring 0
-    stopped: str = None        # a phrase the report's reason for stopping contains
-    event: str = None          # a kind of event the report lists
-    detail: str = None         # a phrase in that event's detail
+    stopped: str | None = None   # a phrase the report's reason for stopping contains
+    event: str | None = None     # a kind of event the report lists
+    detail: str | None = None    # a phrase in that event's detail
     release: bool = False      # start from the untouched release instead of the solution
 
 
@@ -123,7 +124,8 @@ CASES = {
     "infinite_loop": Case((prepend("width_speedup", "while True:\n    pass"),),
                           score=6, wrong=("test_width_speedup",), event="timeout"),
     "loop_ignoring_interrupt": Case((prepend("width_speedup", "import signal\nsignal.signal("
-                                             "signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),),
+                                             "signal.SIGINT, signal.SIG_IGN)\n"
+                                             "while True:\n    pass"),),
                                     score=6, wrong=("test_width_speedup",), event="timeout",
                                     stopped="ignored the interrupt"),
     "os_exit": Case((prepend("width_speedup", "import os\nos._exit(0)"),),
@@ -136,7 +138,8 @@ CASES = {
                                      "True\n" + WRONG_MEDIAN),),
                             score=7, wrong=("test_median_ratio",), event="restored",
                             detail="math.isclose"),
-    "patches_utils_reference": Case((replace("width_speedup", FAKE_SPEEDUP + "\n" + SWAPPED_SPEEDUP),),
+    "patches_utils_reference": Case((replace("width_speedup",
+                                             FAKE_SPEEDUP + "\n" + SWAPPED_SPEEDUP),),
                                     score=6, wrong=("test_width_speedup",), event="restored",
                                     detail="utils.benchmark.speedup"),
     "patches_during_test": Case((replace("median_ratio", WRONG_MEDIAN.replace(
@@ -199,7 +202,8 @@ def test_each_submission_gets_the_score_it_earned(graded, name):
     kinds = [e["kind"] for e in outcome.events]
     if case.event:
         assert case.event in kinds, outcome.events
-        assert any((case.detail or "") in e["detail"] for e in outcome.events if e["kind"] == case.event)
+        assert any((case.detail or "") in e["detail"]
+                   for e in outcome.events if e["kind"] == case.event)
     else:
         assert kinds == [], outcome.events
 
@@ -289,7 +293,8 @@ def unguarded(lab_course):
         NotebookClient(nb, timeout=CELL_TIMEOUT * 3, kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": lab_course.root}}).execute()
         return {cells.grade_id(cell) for cell in nb.cells
-                if cells.is_autograded_test(cell) and not any(o.output_type == "error" for o in cell.outputs)}
+                if cells.is_autograded_test(cell)
+                and not any(o.output_type == "error" for o in cell.outputs)}
 
     names = [name for name in CASES if name.startswith("shell_")]
     with ThreadPoolExecutor(max_workers=2) as pool:

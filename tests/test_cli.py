@@ -56,7 +56,8 @@ SUBMITTED = {"00_orientation": ["alice", "bob"], "01_pruning": ["alice"]}
 def test_one_student_or_all_one_lab_or_all(students, every_lab, expected):
     from autograder.autograde import chosen_submissions
     if expected is None:
-        with pytest.raises(ValueError, match=r"students \['bob'\] have no submission of 01_pruning"):
+        with pytest.raises(ValueError,
+                           match=r"students \['bob'\] have no submission of 01_pruning"):
             chosen_submissions(SUBMITTED, students, every_lab)
     else:
         assert chosen_submissions(SUBMITTED, students, every_lab) == expected

@@ -50,8 +50,8 @@ def _cases_depend_on_this_file_only():
 
 #: Generated cases compared with PyTorch, per test, and cases where a documented rule applied
 #: instead (utils' documented error checked); reported by ``test_zz_generated_case_count``.
-CASES = collections.Counter()
-RULED = collections.Counter()
+CASES: collections.Counter[str] = collections.Counter()
+RULED: collections.Counter[str] = collections.Counter()
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1

@@ -36,7 +36,8 @@ MUTANT = next(m for m in lab_mutants(LAB) if m.id == "macs/ignores-groups")
 def lab_test_cells():
     """(grade_id, points) of the lab's test cells, in notebook order."""
     nb = nbformat.read(Course().solution_notebook(LAB), as_version=4)
-    return [(cells.grade_id(cell), cells.points(cell)) for cell in nb.cells if cells.is_graded(cell)]
+    return [(cells.grade_id(cell), cells.points(cell))
+            for cell in nb.cells if cells.is_graded(cell)]
 
 
 def expected_score(student, grade_id, points):

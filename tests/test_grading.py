@@ -135,15 +135,19 @@ def test_equal_answers_pass(answer, expected):
     ({"a": 1}, {"b": 1}, "expected the keys"),
     ({"a": 1}, {"a": 2}, r"answer\['a'\]: expected 2, got 1"),
     (torch.ones(2, 3), torch.ones(3, 2), r"expected shape \(3, 2\), got \(2, 3\)"),
-    (torch.ones(3, dtype=torch.float64), torch.ones(3), "expected dtype torch.float32, got torch.float64"),
-    (torch.ones(3).to_sparse(), torch.ones(3), "expected layout torch.strided, got torch.sparse_coo"),
+    (torch.ones(3, dtype=torch.float64), torch.ones(3), "expected dtype torch.float32, got "
+                                                        "torch.float64"),
+    (torch.ones(3).to_sparse(), torch.ones(3), "expected layout torch.strided, got "
+                                               "torch.sparse_coo"),
     (torch.tensor([[1, 2], [3, 9]]), torch.tensor([[1, 2], [4, 4]]),
-     r"2 of 4 entries differ; first at index \(1, 0\): expected 4, got 3; largest \|difference\| 5"),
+     r"2 of 4 entries differ; first at index \(1, 0\): expected 4, got 3; largest \|difference\| "
+     r"5"),
     (torch.tensor([True, False]), torch.tensor([True, True]),
      "1 of 2 entries differ; first at index 1: expected True, got False$"),
     (torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 2.0]), "largest \\|difference\\| inf"),
     (torch.quantize_per_tensor(torch.ones(3), 0.1, 2, torch.quint8),
-     torch.quantize_per_tensor(torch.ones(3), 0.1, 3, torch.quint8), r"q_zero_point\(\): expected 3, got 2"),
+     torch.quantize_per_tensor(torch.ones(3), 0.1, 3, torch.quint8), r"q_zero_point\(\): expected "
+                                                                     r"3, got 2"),
     (torch.quantize_per_tensor(torch.ones(3), 0.1, 2, torch.quint8), torch.ones(3),
      "expected dtype torch.float32, got torch.quint8"),
     ("fbgemm", "x86", "expected 'x86', got 'fbgemm'"),
@@ -245,7 +249,8 @@ def removes_the_recorder(w, amount):
 def test_captured_library_functions_are_caught(cheat, targets, called):
     import sys
     profile = sys.getprofile()
-    with pytest.raises(AssertionError, match=f"must be written from scratch, but it (uses|called) .*{called}"):
+    with pytest.raises(AssertionError,
+                       match=f"must be written from scratch, but it (uses|called) .*{called}"):
         grading.assert_does_not_use(cheat, targets, torch.randn(4, 4), 0.5)
     assert sys.getprofile() is profile, "the check puts the previous profile function back"
 
@@ -257,7 +262,8 @@ def test_captured_values_lists_defaults_and_closure_cells():
 
 
 def test_available_drops_only_missing_kit_modules():
-    targets = ("torch.quantize_per_tensor", "utils.no_such_module", "utils.pruning", "no.such.thing")
+    targets = ("torch.quantize_per_tensor", "utils.no_such_module", "utils.pruning",
+               "no.such.thing")
     assert grading.available(targets) == ("torch.quantize_per_tensor", "utils.pruning",
                                           "no.such.thing")
     assert grading.available(iter(targets)) == grading.available(targets)
@@ -268,8 +274,8 @@ def test_quantization_references_are_what_lab_02_forbade():
     written_out = tuple(t for t in ("torch.quantize_per_tensor", "torch.quantize_per_channel",
                                     "torch.fake_quantize_per_tensor_affine",
                                     "torch.fake_quantize_per_channel_affine",
-                                    "torch.ao.quantization", "utils.quantization", "utils.observers",
-                                    "utils.quant_error", "utils.integer_ops")
+                                    "torch.ao.quantization", "utils.quantization",
+                                    "utils.observers", "utils.quant_error", "utils.integer_ops")
                         if not t.startswith("utils.") or importlib.util.find_spec(t))
     assert grading.available(grading.QUANTIZATION_REFERENCES) == written_out
 

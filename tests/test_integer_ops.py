@@ -300,7 +300,8 @@ def test_conv2d_padding_pads_with_the_input_zero_point(gen):
 
 def test_accumulators_reject_bad_input():
     with pytest.raises(OverflowError, match="accumulator does not fit in int32"):
-        linear_accumulator(torch.tensor([[2 ** 20, 2 ** 20]]), 0, torch.tensor([[2 ** 11, 2 ** 11]]), 0)
+        linear_accumulator(torch.tensor([[2 ** 20, 2 ** 20]]), 0,
+                           torch.tensor([[2 ** 11, 2 ** 11]]), 0)
     with pytest.raises(TypeError, match=r"x_q\.int_repr\(\)"):
         linear_accumulator(torch.quantize_per_tensor(torch.rand(2, 3), 0.1, 0, torch.quint8), 0,
                            torch.zeros(4, 3, dtype=torch.int8), 0)
@@ -309,7 +310,8 @@ def test_accumulators_reject_bad_input():
                            torch.zeros(4, 5, dtype=torch.int8), 0)
     with pytest.raises(ValueError, match=r"bias_q must have shape \(4,\)"):
         linear_accumulator(torch.zeros(2, 3, dtype=torch.uint8), 0,
-                           torch.zeros(4, 3, dtype=torch.int8), 0, torch.zeros(3, dtype=torch.int32))
+                           torch.zeros(4, 3, dtype=torch.int8), 0,
+                           torch.zeros(3, dtype=torch.int32))
     with pytest.raises(ValueError, match="groups=1 only"):
         conv2d_accumulator(torch.zeros(1, 4, 5, 5, dtype=torch.uint8), 0,
                            torch.zeros(2, 2, 3, 3, dtype=torch.int8), 0)
@@ -384,7 +386,8 @@ def make_quantized_conv(gen, per_channel, bias, relu=False, stride=1, padding=1,
 
 
 def integer_layer_for(module):
-    return (IntegerConv2d if isinstance(module, nnq.Conv2d) else IntegerLinear).from_quantized(module)
+    integer_class = IntegerConv2d if isinstance(module, nnq.Conv2d) else IntegerLinear
+    return integer_class.from_quantized(module)
 
 
 def accumulator_without_bias(layer, x_q):

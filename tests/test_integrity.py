@@ -152,20 +152,24 @@ def run_cell_fails(shell):
 ATTACKS = {
     "shell.input_transformer_manager.cleanup_transforms":
         lambda sh: sh.input_transformers_cleanup.append(lambda lines: ["pass\n"]),
-    "shell.input_transformers_post": lambda sh: sh.input_transformers_post.append(lambda lines: ["pass\n"]),
+    "shell.input_transformers_post":
+        lambda sh: sh.input_transformers_post.append(lambda lines: ["pass\n"]),
     "shell.transform_cell": lambda sh: setattr(sh, "transform_cell", lambda cell: "pass\n"),
     "IPython.core.interactiveshell.InteractiveShell.transform_cell":
         lambda sh: setattr(type(sh), "transform_cell", lambda self, cell: "pass\n"),
     "shell.ast_transformers": lambda sh: sh.ast_transformers.append(_DropAsserts()),
     # a handler that swallows the error: in a kernel, no error reaches nbgrader (in-process the
     # result still records it, so this attack is only checked for being found and undone)
-    "shell.custom_exceptions": lambda sh: sh.set_custom_exc((AssertionError,), lambda *a, **k: None),
+    "shell.custom_exceptions":
+        lambda sh: sh.set_custom_exc((AssertionError,), lambda *a, **k: None),
     "shell.events 'pre_run_cell' callback <lambda>.<locals>.<lambda>":   # runs after restore()
-        lambda sh: sh.events.register("pre_run_cell", lambda *a: setattr(math, "isclose", always_true)),
+        lambda sh: sh.events.register("pre_run_cell",
+                                      lambda *a: setattr(math, "isclose", always_true)),
 }
 
 
-class _DropAsserts(__import__("ast").NodeTransformer):
+# written as a submission would, without an import; mypy cannot type a computed base class
+class _DropAsserts(__import__("ast").NodeTransformer):  # type: ignore[misc]
     def visit_Assert(self, node):
         return __import__("ast").Pass()
 

@@ -18,7 +18,8 @@ def calibrated_pt2e(model, batches):
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     exported = torch.export.export(copy.deepcopy(model), (batches[0],)).module()
-    quantizer = xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+    config = xiq.get_default_x86_inductor_quantization_config()
+    quantizer = xiq.X86InductorQuantizer().set_global(config)
     prepared = prepare_pt2e(exported, quantizer)
     for batch in batches:
         prepared(batch)
@@ -43,7 +44,8 @@ def test_pt2e_qparams_are_the_observers_qparams(model, seed):
     observer = next(m for u in x.users if u.op == "call_module"
                     and hasattr(m := prepared.get_submodule(u.target), "calculate_qparams"))
     scale, zero_point = observer.calculate_qparams()
-    assert found["conv1.0"].input_scale == float(scale) and found["conv1.0"].input_zero_point == int(zero_point)
+    assert found["conv1.0"].input_scale == float(scale)
+    assert found["conv1.0"].input_zero_point == int(zero_point)
     assert found["conv1.0"].input_quant_max == 255
     for q in found.values():
         assert q.weight_scales.dim() == 1 and torch.all(q.weight_zero_points == 0)
@@ -59,10 +61,13 @@ def test_fx_qparams_are_the_quantized_inputs(model):
     quantized = convert_fx(prepared)
     found = pt2e.fx_layer_qparams(quantized, x)
     assert list(found) == ["conv1.0", "conv2.0", "conv3.0", "fc"]
-    q_input = torch.quantize_per_tensor(x, found["conv1.0"].input_scale, found["conv1.0"].input_zero_point, torch.quint8)
+    q_input = torch.quantize_per_tensor(x, found["conv1.0"].input_scale,
+                                        found["conv1.0"].input_zero_point, torch.quint8)
     assert torch.equal(q_input.int_repr(), torch.quantize_per_tensor(
-        x, quantized.conv1_0_input_scale_0, quantized.conv1_0_input_zero_point_0, torch.quint8).int_repr())
-    assert torch.equal(found["conv2.0"].weight_scales, getattr(quantized.conv2, "0").weight().q_per_channel_scales())
+        x, quantized.conv1_0_input_scale_0, quantized.conv1_0_input_zero_point_0,
+        torch.quint8).int_repr())
+    assert torch.equal(found["conv2.0"].weight_scales,
+                       getattr(quantized.conv2, "0").weight().q_per_channel_scales())
     assert found["conv2.0"].input_scale == getattr(quantized.conv1, "0").scale
 
 
@@ -99,7 +104,8 @@ def test_torchao_import_and_int8_compile_write_nothing_to_stderr(tmp_path):
         "torch.manual_seed(0)\n"
         "m = models.DigitsCNN().eval(); x = torch.rand(4, 1, 8, 8)\n"
         "e = torch.export.export(m, (x,)).module()\n"
-        "p = prepare_pt2e(e, xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config()))\n"
+        "p = prepare_pt2e(e, xiq.X86InductorQuantizer().set_global(\n"
+        "    xiq.get_default_x86_inductor_quantization_config()))\n"
         "p(x); c = convert_pt2e(p)\n"
         "if pt2e.compile_support() is None:\n"
         "    f = pt2e.compile_int8(c, x)\n"
@@ -115,6 +121,7 @@ def test_torchao_import_and_int8_compile_write_nothing_to_stderr(tmp_path):
 def test_pytree_filter_drops_only_the_enum_notice(caplog):
     logger = logging.getLogger("torch.utils._pytree")
     with caplog.at_level(logging.WARNING, logger="torch.utils._pytree"):
-        logger.warning("<enum 'X'> is an Enum subclass and is now natively supported by torch.compile as ...")
+        logger.warning("<enum 'X'> is an Enum subclass and is now natively supported by "
+                       "torch.compile as ...")
         logger.warning("something else")
     assert [r.getMessage() for r in caplog.records] == ["something else"]

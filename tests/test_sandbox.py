@@ -87,7 +87,8 @@ except OSError as _e:
 
 
 def probe_paths(lab_course):
-    """What the snooping submission tries: {"readable": [...], "writable": [...], "listed": [...]}."""
+    """What the snooping submission tries:
+    {"readable": [...], "writable": [...], "listed": [...]}."""
     grading = Path(lab_course) / "grading"
     return {
         "notebook": f"{LAB}.ipynb",
@@ -116,7 +117,8 @@ def cases(lab_course, port):
         "memory_hog": Case((prepend("width_speedup", MEMORY_HOG),), score=6,
                            wrong=("test_width_speedup",), stopped="memory cap of 2 GiB"),
         "fork_bomb": Case((prepend("width_speedup", FORK_BOMB),), score=6,
-                          wrong=("test_width_speedup",), stopped=f"cap of {PROCESS_LIMIT} processes"),
+                          wrong=("test_width_speedup",),
+                          stopped=f"cap of {PROCESS_LIMIT} processes"),
     }
 
 
@@ -282,7 +284,7 @@ def test_hitting_a_cap_is_recorded_and_the_cells_before_keep_their_points(graded
             "test_macs": 2, "test_median_ratio": 1}
 
 
-# -- without notebooks -------------------------------------------------------------------------------
+# -- without notebooks --------------------------------------------------------------------------
 def test_survivor_scan_finds_a_marked_process():
     marker = f"sandbox-test-{uuid.uuid4().hex[:12]}"
     process = subprocess.Popen([marker, "30"], executable="/bin/sleep")

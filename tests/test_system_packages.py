@@ -24,7 +24,9 @@ def test_the_advice_is_one_line_naming_packages_and_the_command():
 
 class Item(SimpleNamespace):
     def iter_markers(self, name):
-        return [SimpleNamespace(args=(package,)) for package in self.needs] if name == "needs" else []
+        if name != "needs":
+            return []
+        return [SimpleNamespace(args=(package,)) for package in self.needs]
 
     def add_marker(self, marker):
         self.added.append(marker)

@@ -42,10 +42,12 @@ with torch.no_grad():
 weights = committed.state_dict()
 print(json.dumps({
     "capability": torch.backends.cpu.get_cpu_capability(),
-    "hash": hashlib.sha256(b"".join(v.numpy().tobytes() for v in model.state_dict().values())).hexdigest(),
+    "hash": hashlib.sha256(b"".join(v.numpy().tobytes()
+                                    for v in model.state_dict().values())).hexdigest(),
     "largest_difference": max((v.double() - weights[k].double()).abs().max().item()
                               for k, v in model.state_dict().items()),
-    "test_accuracy": info["test_accuracy"], "committed_accuracy": train.evaluate(committed, test_loader),
+    "test_accuracy": info["test_accuracy"],
+    "committed_accuracy": train.evaluate(committed, test_loader),
     "same_predictions": int((ours == theirs).sum()), "images": len(ours)}))
 """
 
@@ -92,7 +94,8 @@ def test_rebuild_on_another_cpu_is_the_same_model_not_the_same_bits(rebuilds):
     rebuilt, _ = rebuilds["capped"]
     assert rebuilt["largest_difference"] <= 0.1, rebuilt
     assert rebuilt["same_predictions"] >= rebuilt["images"] - 2, rebuilt
-    assert abs(rebuilt["test_accuracy"] - rebuilt["committed_accuracy"]) <= 2 / rebuilt["images"], rebuilt
+    assert abs(rebuilt["test_accuracy"] - rebuilt["committed_accuracy"]) \
+        <= 2 / rebuilt["images"], rebuilt
 
 
 def test_the_cap_changes_the_kernels_where_the_cpu_has_avx512(rebuilds):
