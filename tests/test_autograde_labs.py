@@ -23,11 +23,11 @@ from unittest import mock
 import nbformat
 import pytest
 
+from attacks import SHELL_ATTACKS
 from autograder import autograde, cells
 from autograder.course import Course
-from autograder.scratch import scratch_course, submit
-from attacks import SHELL_ATTACKS
 from autograder.mutants import lab_mutants, write_submission
+from autograder.scratch import scratch_course, submit
 from utils import cpu
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.needs("bubblewrap")]
@@ -52,7 +52,7 @@ WRONG_VERSIONS = {
         ("magnitude_mask/equal-to-everything-tensor",
          {"test_magnitude_mask", "test_global_masks"}, 18),
         # recover's two tests grade different steps: the BatchNorm statistics (and eval mode),
-        # then the fine-tuned accuracy and speed of a model cut by the reference pruning
+        # then the fine-tuned accuracy of a model cut by the reference pruning
         ("recover/no-optimizer-step", {"test_recover"}, 20),
         ("recover/train-mode", {"test_recover_bn"}, 21),
     ],
@@ -179,7 +179,8 @@ def test_each_submission_gets_its_stated_score(graded, lab, student):
                       "ast_transformers", "custom_exceptions", "callback", "kernel.session.send"):
             assert label in restored, (label, outcome.events)
     else:
-        assert outcome.events == [], "a submission built from the lab must not trip the integrity checks"
+        assert outcome.events == [], \
+            "a submission built from the lab must not trip the integrity checks"
     assert outcome.max_score == FULL_MARKS[lab]
     assert {g for g, (s, m) in outcome.scores.items() if s != m} == lost, outcome.scores
     assert outcome.score == score

@@ -34,7 +34,8 @@ MUTANTS = [
     _many("choose_ratios/macs-first",
           edits=[("if best_key is None or (loss, macs) < best_key:",
                   "if best_key is None or (macs, loss) < best_key:"),
-                 ("best, best_key = choice, (loss, macs)", "best, best_key = choice, (macs, loss)")],
+                 ("best, best_key = choice, (loss, macs)",
+                  "best, best_key = choice, (macs, loss)")],
           caught_by="test_choose", why="minimizes the MACs first, the predicted loss second",
           rerun=("run_choose",)),
     _mutant("choose_ratios/returns-none", old="    if best is None:\n        raise ValueError",
@@ -46,11 +47,13 @@ MUTANTS = [
             why="fine-tunes the pruned model in place (no model before fine-tuning is left)",
             rerun=("run_prune",)),
     _mutant("prune_and_finetune/no-finetuning",
-            old="    train.fit(finetuned, train_loader, epochs=epochs, lr=lr, show_progress=False, log=None)\n",
+            old=("    train.fit(finetuned, train_loader, epochs=epochs, lr=lr, show_progress=False,"
+                 " log=None)\n"),
             new="", caught_by="test_prune", why="never fine-tunes", rerun=("run_prune",)),
     # 2b. stage_metrics
     _many("stage_metrics/mean-of-batch-means",
-          edits=[('F.cross_entropy(logits, targets, reduction="sum")', "F.cross_entropy(logits, targets)"),
+          edits=[('F.cross_entropy(logits, targets, reduction="sum")',
+                  "F.cross_entropy(logits, targets)"),
                  ("total_loss / len(labels)", "total_loss / len(loader)")],
           caught_by="test_metrics",
           why="test loss as the mean of the batch means (batches differ in size)",
@@ -96,11 +99,13 @@ MUTANTS = [
             why="never moves to the layer's output grid (every layer reads the input's scale)",
             rerun=("run_replay",)),
     _mutant("integer_replay/skips-max-pool",
-            old="q = F.max_pool2d(q.double(), module.kernel_size, module.stride, module.padding).to(torch.int64)",
+            old=("q = F.max_pool2d(q.double(), module.kernel_size, module.stride, module.padding)"
+                 ".to(torch.int64)"),
             new="q = q", caught_by="test_replay", why="skips the max pooling",
             rerun=("run_replay",)),
     _mutant("integer_replay/sums-global-pool",
-            old="q = torch.div(q.sum(dim=(2, 3), keepdim=True) + count // 2, count, rounding_mode=\"floor\")",
+            old=("q = torch.div(q.sum(dim=(2, 3), keepdim=True) + count // 2, count, "
+                 "rounding_mode=\"floor\")"),
             new="q = q.sum(dim=(2, 3), keepdim=True)", caught_by="test_replay",
             why="sums instead of averaging in the global pool", rerun=("run_replay",)),
     # 6. per_layer_table
