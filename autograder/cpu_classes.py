@@ -103,7 +103,8 @@ def check_every_class(labs: Sequence[str], print_line: Callable[[str], None] = p
     print_line(f"this machine: {machine}")
     results = {}
     for name in classes_to_check(machine.hardware):
-        print_line(f"grading {', '.join(labs)} as a {name} CPU ({cpu.emulation_env(name)})")
+        print_line(f"grading {', '.join(labs)} with the {name} class emulated "
+                   f"({cpu.emulation_env(name)})")
         results[name] = grade(name, labs)
     print_line(format_table(results))
     return results
