@@ -74,6 +74,7 @@ from torch import nn
 
 from . import runtime
 from .checks import check_number_in, check_positive_int, is_int
+from .cost import count_parameters
 
 __all__ = ["describe", "latency", "Speedup", "speedup"]
 
@@ -89,15 +90,15 @@ MAX_CALLS_PER_BLOCK = 10 ** 6
 
 
 def describe(fn_or_model: Callable[..., Any]) -> str:
-    """A short label for what was timed: ``"BenchmarkCNN (14,474 parameters)"`` for a model,
+    """A short label for what was timed: ``"BenchmarkCNN (14,474 parameters)"`` for a model
+    (:func:`utils.cost.count_parameters`, which counts a quantized model's packed weights too),
     the qualified name for a function (``"<lambda>"`` for a lambda).
 
     It says *which* model a measurement timed, so a result can be checked without timing it
     again (e.g. that the baseline was the wide model, not the narrow one).
     """
     if isinstance(fn_or_model, nn.Module):
-        parameters = sum(p.numel() for p in fn_or_model.parameters())
-        return f"{type(fn_or_model).__name__} ({parameters:,} parameters)"
+        return f"{type(fn_or_model).__name__} ({count_parameters(fn_or_model):,} parameters)"
     return getattr(fn_or_model, "__qualname__", type(fn_or_model).__name__)
 
 
