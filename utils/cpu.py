@@ -76,18 +76,27 @@ _ONEDNN_CAPS = {
 }
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The instruction-set flags of the first CPU in ``cpuinfo`` (empty where there is none,
-    e.g. on macOS or Windows)."""
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def _cpuinfo_value(keys: tuple[str, ...], cpuinfo: Path = CPUINFO) -> str | None:
+    """The value of the first line of ``cpuinfo`` whose key is one of ``keys`` (the first CPU's),
+    or None where there is no such line or no such file (macOS, Windows)."""
     try:
         text = cpuinfo.read_text()
     except OSError:
-        return frozenset()
+        return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
+        if key.strip() in keys:
+            return value.strip()
+    return None
+
+
+def cpu_flags(cpuinfo: Path = CPUINFO) -> frozenset[str]:
+    """The instruction-set flags of the first CPU in ``cpuinfo`` (empty where there is none,
+    e.g. on macOS or Windows)."""
+    return frozenset((_cpuinfo_value(("flags", "Features"), cpuinfo) or "").split())
 
 
 def _highest_class(flags: frozenset[str]) -> str | None:
@@ -139,15 +148,9 @@ class CpuClass:
         return line
 
 
-def _cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+def _cpu_model(cpuinfo: Path = CPUINFO) -> str:
+    return (_cpuinfo_value(("model name",), cpuinfo)
+            or platform.processor() or platform.machine())
 
 
 def cpu_class(environ: Mapping[str, str] | None = None) -> CpuClass:
