@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from utils import channel_pruning
+from utils import benchmark, channel_pruning, models
 from utils.benchmark import Speedup, latency, speedup
 from utils.models import BenchmarkCNN, DigitsMLP
 
@@ -230,3 +230,15 @@ def test_a_ratio_measured_while_another_process_loads_the_machine_agrees(wide_an
         ratios.append(speedup(wide, pruned, x, threads=1).ratio)            # after it
         return ratios
     agreeing_ratios(measure_all)
+
+
+def test_layer_times_cover_each_named_layer_and_the_whole_model(capfd):
+    model = models.BenchmarkCNN(width=8).eval()
+    times = benchmark.layer_times(model, ["conv1", "conv5", "fc"], torch.randn(2, 1, 32, 32),
+                                  calls=2, repeats=2)
+    assert set(times) == {"conv1", "conv5", "fc", "whole model"}
+    assert all(t > 0 for t in times.values())
+    assert times["conv1"] + times["conv5"] + times["fc"] < times["whole model"]
+    assert capfd.readouterr().err == "", "the profiler's C++ log must not reach stderr"
+    with pytest.raises(ValueError, match="calls must be a positive int"):
+        benchmark.layer_times(model, ["fc"], torch.randn(1, 1, 32, 32), calls=0)

@@ -42,3 +42,19 @@ def test_benchmark_cnn_is_big_enough_to_measure():
     macs = count_macs(models.BenchmarkCNN(), torch.randn(1, 1, 32, 32))
     total = macs[0] if isinstance(macs, tuple) else macs
     assert total > 50e6
+
+
+def test_fused_blocks_is_a_fused_copy_with_the_same_outputs():
+    torch.manual_seed(0)
+    model = models.BenchmarkCNN(width=8).eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):          # statistics that matter when folded
+            module.running_mean.normal_(0, 0.5)
+            module.running_var.uniform_(0.5, 2)
+    fused = models.fused_blocks(model)
+    blocks = models.conv_bn_relu_blocks(model)
+    assert all(type(getattr(fused, b)[0]).__name__ == "ConvReLU2d" for b in blocks)
+    assert all(isinstance(getattr(model, b)[1], torch.nn.BatchNorm2d) for b in blocks)
+    x = torch.randn(4, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(fused(x), model(x), atol=1e-4)

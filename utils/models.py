@@ -15,6 +15,8 @@ Every convolution is followed by a BatchNorm and a ReLU (:class:`ConvBNReLU`), t
 :func:`utils.channel_pruning.prune_conv_channels` shrinks as a unit.
 """
 
+import copy
+
 import torch
 from torch import nn
 
@@ -26,6 +28,7 @@ __all__ = [
     "DigitsLSTM",
     "BenchmarkCNN",
     "conv_bn_relu_blocks",
+    "fused_blocks",
 ]
 
 NUM_CLASSES = 10
@@ -136,3 +139,15 @@ class BenchmarkCNN(nn.Module):
 def conv_bn_relu_blocks(model: nn.Module) -> list[str]:
     """Names of the model's :class:`ConvBNReLU` children, in forward order (for fusing/pruning)."""
     return [name for name, module in model.named_children() if isinstance(module, ConvBNReLU)]
+
+
+def fused_blocks(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` with each Conv-BN-ReLU block fused into one ``ConvReLU2d``,
+    the BatchNorm folded into its weights (:mod:`utils.bn_folding`): the fair fp32 baseline of an
+    int8 model, which is fused too. ``model`` is not changed.
+
+    PyTorch counterpart: ``torch.ao.quantization.fuse_modules(model, [["conv1.0", "conv1.1",
+    "conv1.2"], ...])`` on an eval-mode copy.
+    """
+    groups = [[f"{block}.0", f"{block}.1", f"{block}.2"] for block in conv_bn_relu_blocks(model)]
+    return torch.ao.quantization.fuse_modules(copy.deepcopy(model).eval(), groups)
