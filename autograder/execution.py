@@ -26,6 +26,12 @@
 * a **sandbox**: the kernel runs in :mod:`autograder.sandbox` (no solutions, gradebook or
   network; memory and processes capped); a cell that hits a cap stops the run, which keeps the
   points earned before and records which cap;
+* **verdicts outside the kernel**: in a lab whose source notebook opts in
+  (:mod:`autograder.verdict`), each test cell's pass or fail is decided by the instructor's test
+  run in a separate process that never runs student code; the cell's outputs become that run's;
+* **scores from verdicts, not displays**: a test cell keeps no ``execute_result`` or display
+  output (nbgrader reads the first one as the cell's score, and a submission can emit one with
+  ``sys.displayhook``), so what a cell displays can never raise a score;
 * a **report** per submission (``<report_directory>/<lab>/<student>.json``): why the run
   stopped, which cells timed out, what was restored, the time taken.
 """
@@ -44,6 +50,7 @@ from traitlets import Dict, Float, Integer, Unicode
 
 from . import cells
 from .sandbox import SandboxedKernelManager
+from .verdict import VerdictProcess, VerdictUnavailable, opts_in
 
 __all__ = ["STUDENT_VARIABLE", "SEAL", "INTEGRITY", "PROBE_SECONDS", "error_output", "cell_label",
            "GuardedExecute"]
@@ -102,6 +109,19 @@ class GuardedExecute(Execute):
         started = monotonic()
         self._deadline = started + self.wall_clock_limit
         env = {**self.kernel_environment, **os.environ, STUDENT_VARIABLE: ids.get("student") or ""}
+        self._verdict = self._start_verdict(ids, {**os.environ,
+                                                  STUDENT_VARIABLE: env[STUDENT_VARIABLE]})
+        try:
+            self._run_all(env, resources)
+        finally:
+            if self._verdict:
+                self._verdict.close()
+        self.set_widgets_metadata()
+        self.report["seconds"] = round(monotonic() - started, 1)
+        self._write_report()
+        return self.nb, self.resources
+
+    def _run_all(self, env, resources):
         with self.setup_kernel(env=env):
             info = self.wait_for_reply(self.kc.kernel_info())
             self.nb.metadata["language_info"] = info["content"]["language_info"]
@@ -115,10 +135,6 @@ class GuardedExecute(Execute):
                         cell.outputs = [error_output("NotRun", self.report["stopped"])]
                     continue
                 self._run_cell(cell, index, resources)
-        self.set_widgets_metadata()
-        self.report["seconds"] = round(monotonic() - started, 1)
-        self._write_report()
-        return self.nb, self.resources
 
     # -- one cell --------------------------------------------------------------------------
     def _run_cell(self, cell, index, resources):
@@ -154,6 +170,58 @@ class GuardedExecute(Execute):
                 return self._stop(f"the kernel ignored the interrupt after {label} timed out")
         if locked:
             self._guard(label, cell, phase="after")
+        if cells.is_autograded_test(cell):
+            self._judge(cell, label)
+
+    # -- verdicts ---------------------------------------------------------------------------------
+    def _start_verdict(self, ids, environment):
+        """The lab's verdict process, when its source notebook opts in (else None)."""
+        from nbgrader.coursedir import CourseDirectory
+
+        if not ids.get("assignment") or not ids.get("notebook"):
+            return None
+        coursedir = CourseDirectory(config=self.config)
+        source = (Path(coursedir.format_path(coursedir.source_directory, ".", ids["assignment"]))
+                  / f"{ids['notebook']}.ipynb")
+        if not opts_in(source):
+            return None
+        answers = {str(cells.grade_id(c)): c.source for c in self.nb.cells
+                   if cells.is_answer(c) and cells.grade_id(c)}
+        self.report["verdict"] = "outside the kernel"
+        return VerdictProcess(source, answers, self._serve, environment)
+
+    def _judge(self, cell, label):
+        """Make the test cell's outputs say what decides its score.
+
+        Displays never count (see the module docstring). With a verdict process, the outputs are
+        the trusted run's: what it printed, and its error when the test failed there.
+        """
+        if self._verdict is None:
+            cell.outputs = [o for o in cell.outputs
+                            if o.output_type not in ("execute_result", "display_data")]
+            return
+        try:
+            verdict = self._verdict.verdict(cells.grade_id(cell),
+                                            max(1.0, min(self.timeout or 600, self._remaining())))
+        except VerdictUnavailable as error:
+            cell.outputs = [error_output("VerdictUnavailable", str(error))]
+            self._event("verdict_unavailable", label, str(error))
+            return
+        cell.outputs = ([NotebookNode(output_type="stream", name="stdout", text=verdict.stdout)]
+                        if verdict.stdout else [])
+        if not verdict.passed:
+            cell.outputs.append(error_output(verdict.ename, verdict.evalue))
+
+    def _serve(self, kind, name, payload):
+        """Answer the verdict process: run the student's ``name`` in the kernel (``kind``
+        ``"call"`` on ``payload``, or ``"value"``); the reply's bytes."""
+        from .plain import from_text, to_text
+
+        arguments = f"{name!r}" + (f", {to_text(payload)!r}" if kind == "call" else "")
+        text = self._evaluate(f"__import__('autograder.answers').answers.{kind}({arguments})")
+        if text is None:
+            raise RuntimeError("the kernel stopped responding")
+        return from_text(text)
 
     def _guard(self, label, cell, phase):
         """Integrity around a locked cell; returns False when the run had to stop."""

@@ -11,8 +11,9 @@ What the kernel sees (nothing else of the instructor's machine exists inside):
   programs need (:data:`ETC_ENTRIES`: no ``/etc/shadow``, no keys), ``/sys`` (CPU topology for
   torch), Python and the virtual environment (``sys.prefix``, ``sys.base_prefix``), and the kit
   code a kernel imports, at the same absolute paths (the editable install points at them):
-  ``utils/``, ``data/``, ``autograder/__init__.py`` and ``autograder/integrity.py``
-  (:func:`kit_paths`; never ``solutions/``, ``grading/`` or the rest of ``autograder/``);
+  ``utils/``, ``data/`` and the autograder's kernel side (:data:`KERNEL_SIDE`: the integrity
+  seal, the answers to the verdict process) (:func:`kit_paths`; never ``solutions/``,
+  ``grading/`` or the rest of ``autograder/``);
 * read-write: the submission's own folder (the kernel's working directory,
   ``grading/autograded/<student>/<lab>/``: that submission's files only), a private ``/tmp`` and
   ``HOME`` (a memory file system, gone with the kernel), and the folder of the kernel's ZMQ
@@ -123,11 +124,15 @@ def check_available(bwrap: str = "bwrap") -> str:
     return path
 
 
+#: The autograder's modules a kernel runs: the integrity seal, and the answering end of the
+#: verdict process (autograder.answers, which encodes with autograder.plain).
+KERNEL_SIDE = ("__init__.py", "integrity.py", "answers.py", "plain.py")
+
+
 def kit_paths(repo: Path = REPO) -> list[Path]:
     """The kit code and data a kernel imports or reads, bound read-only at the same path."""
     repo = Path(repo)
-    return [repo / "utils", repo / "data", repo / "autograder" / "__init__.py",
-            repo / "autograder" / "integrity.py"]
+    return [repo / "utils", repo / "data"] + [repo / "autograder" / name for name in KERNEL_SIDE]
 
 
 def python_paths() -> list[Path]:

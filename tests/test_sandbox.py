@@ -321,7 +321,8 @@ def test_the_command_isolates_the_kernel(tmp_path):
     repo = str(REPO)
     visible = {p for p in bound if p.startswith(repo)}
     assert visible == {f"{repo}/utils", f"{repo}/data", f"{repo}/autograder/__init__.py",
-                       f"{repo}/autograder/integrity.py"}
+                       f"{repo}/autograder/integrity.py", f"{repo}/autograder/answers.py",
+                       f"{repo}/autograder/plain.py"}
     assert "/etc" not in bound and "/etc/shadow" not in command
     in_home = {Path(p) for p in bound if Path(p).is_relative_to(Path.home())}
     fonts = set(sandbox.matplotlib_font_caches())         # matplotlib's font list, read-only

@@ -64,6 +64,9 @@ def submission_seed(*functions: Callable[..., Any], salt: str = "") -> int:
 
 
 def _source(function):
+    text = getattr(function, "source_text", None)     # a student's function graded remotely
+    if type(text) is str:                               # (autograder.verdict_process)
+        return text
     try:
         return inspect.getsource(function)
     except (OSError, TypeError):
