@@ -52,6 +52,10 @@ def _with_guarded_execute(preprocessors):
 from nbgrader.converters import Autograde  # noqa: E402  (after get_config, as nbgrader expects)
 c.Autograde.autograde_preprocessors = _with_guarded_execute(
     Autograde.class_traits()["autograde_preprocessors"].default())
+# The submission is first rebuilt on the release: every cell but the answers is the lab's, put back
+# when missing, so a structurally edited notebook is still graded (autograder/structure.py).
+c.Autograde.sanitize_preprocessors = ["autograder.structure.RestoreStructure"] + [
+    p for p in Autograde.class_traits()["sanitize_preprocessors"].default()]
 # A test cell the student deleted is put back (from the gradebook) and run; one they edited is
 # overwritten with the original, points included (nbgrader's OverwriteCells).
 c.OverwriteCells.add_missing_cells = True

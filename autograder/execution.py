@@ -32,6 +32,9 @@
 * **scores from verdicts, not displays**: a test cell keeps no ``execute_result`` or display
   output (nbgrader reads the first one as the cell's score, and a submission can emit one with
   ``sys.displayhook``), so what a cell displays can never raise a score;
+* **from-scratch rules** read from the answers' source before anything runs
+  (:mod:`autograder.from_scratch`): a test cell grading an answer that names a forbidden
+  reference, or a way around the rule (``exec``, ``ctypes``, dunder attributes...), scores 0;
 * a **report** per submission (``<report_directory>/<lab>/<student>.json``): why the run
   stopped, which cells timed out, what was restored, the time taken.
 """
@@ -42,6 +45,7 @@ import os
 from pathlib import Path
 from time import monotonic
 
+import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
@@ -49,7 +53,9 @@ from nbgrader.preprocessors import Execute
 from traitlets import Dict, Float, Integer, Unicode
 
 from . import cells
+from .from_scratch import broken_rules
 from .sandbox import SandboxedKernelManager
+from .structure import lab_notebook_path
 from .verdict import VerdictProcess, VerdictUnavailable, opts_in
 
 __all__ = ["STUDENT_VARIABLE", "SEAL", "INTEGRITY", "PROBE_SECONDS", "error_output", "cell_label",
@@ -109,6 +115,11 @@ class GuardedExecute(Execute):
         started = monotonic()
         self._deadline = started + self.wall_clock_limit
         env = {**self.kernel_environment, **os.environ, STUDENT_VARIABLE: ids.get("student") or ""}
+        for problem in self.nb.metadata.get("autograder", {}).get("structure", []):
+            self._event("structure", "the notebook", problem)
+        self._broken_rules = self._from_scratch_rules_broken(ids)
+        if self._broken_rules:
+            self.report["from_scratch"] = self._broken_rules
         self._verdict = self._start_verdict(ids, {**os.environ,
                                                   STUDENT_VARIABLE: env[STUDENT_VARIABLE]})
         try:
@@ -176,13 +187,9 @@ class GuardedExecute(Execute):
     # -- verdicts ---------------------------------------------------------------------------------
     def _start_verdict(self, ids, environment):
         """The lab's verdict process, when its source notebook opts in (else None)."""
-        from nbgrader.coursedir import CourseDirectory
-
-        if not ids.get("assignment") or not ids.get("notebook"):
+        source = lab_notebook_path(self.config, ids, "source")
+        if source is None:
             return None
-        coursedir = CourseDirectory(config=self.config)
-        source = (Path(coursedir.format_path(coursedir.source_directory, ".", ids["assignment"]))
-                  / f"{ids['notebook']}.ipynb")
         if not opts_in(source):
             return None
         answers = {str(cells.grade_id(c)): c.source for c in self.nb.cells
@@ -190,12 +197,27 @@ class GuardedExecute(Execute):
         self.report["verdict"] = "outside the kernel"
         return VerdictProcess(source, answers, self._serve, environment)
 
+    def _from_scratch_rules_broken(self, ids):
+        """test grade_id -> why it gets 0: an answer it grades breaks its from-scratch rule
+        (:mod:`autograder.from_scratch`, read from the lab's source notebook)."""
+        source = lab_notebook_path(self.config, ids, "source")
+        if source is None or not source.exists():
+            return {}
+        return broken_rules(nbformat.read(source, as_version=4).cells, self.nb.cells)
+
     def _judge(self, cell, label):
         """Make the test cell's outputs say what decides its score.
 
         Displays never count (see the module docstring). With a verdict process, the outputs are
-        the trusted run's: what it printed, and its error when the test failed there.
+        the trusted run's: what it printed, and its error when the test failed there. A broken
+        from-scratch rule adds an error.
         """
+        self._judge_outputs(cell, label)
+        broken = self._broken_rules.get(cells.grade_id(cell))
+        if broken:
+            cell.outputs.append(error_output("FromScratchRule", broken))
+
+    def _judge_outputs(self, cell, label):
         if self._verdict is None:
             cell.outputs = [o for o in cell.outputs
                             if o.output_type not in ("execute_result", "display_data")]
