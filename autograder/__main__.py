@@ -4,7 +4,8 @@ From student notebooks to grades, one command each:
 
   release              regenerate labs/ from solutions/ and say what changed
   collect SOURCE LAB   import LAB's submissions from a per-student folder or a learning-platform zip
-  autograde [LAB ...]  grade the collected submissions (in parallel with --jobs)
+  autograde [LAB ...]  grade the collected submissions not graded yet (--jobs N workers, or
+                       --scheduler tcp://HOST:PORT of a running Dask cluster)
   feedback [LAB ...]   HTML feedback per student, hidden tests removed
   export               grades CSV, plus a per-exercise summary (table and plot)
   student-kit          the zip students get: labs, utils, data, set-up; no solutions or hidden tests
@@ -60,11 +61,12 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     course = Course()
     outcomes = autograde(args.labs, args.student, course=course, jobs=args.jobs,
                          timeout=args.timeout, limit=args.limit,
-                         unsafe_no_sandbox=args.unsafe_no_sandbox)
+                         unsafe_no_sandbox=args.unsafe_no_sandbox, scheduler=args.scheduler,
+                         force=args.force, progress=True)
     print(format_outcomes(outcomes))
     failed = [o for o in outcomes if o.status != "graded"]
-    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} submissions graded; reports in "
-          f"{course.reports_folder}")
+    print(f"{len(outcomes) - len(failed)} of {len(outcomes)} submissions graded in this run; "
+          f"reports in {course.reports_folder}")
     return int(bool(failed))
 
 
@@ -181,7 +183,15 @@ def parser() -> argparse.ArgumentParser:
     grade.add_argument("--student", action="append",
                        help="grade only this student (repeatable; default: every submission)")
     grade.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                       help="submissions graded side by side (default: the number of CPU cores)")
+                       help="Dask workers started on this machine, each grading one submission "
+                            "at a time (default: the number of CPU cores)")
+    grade.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="grade on the running Dask cluster of this scheduler instead (its "
+                            "workers need the kit and the course at the same paths, and "
+                            "bubblewrap; see autograder/slurm.py)")
+    grade.add_argument("--force", action="store_true",
+                       help="grade again the submissions the gradebook already holds (default: "
+                            "grade only what is missing, e.g. after an interrupted run)")
     grade.add_argument("--timeout", type=float, help="seconds per cell (default: 120, "
                                                      "nbgrader_config.py)")
     grade.add_argument("--limit", type=float, help="seconds per submission, wall clock "
