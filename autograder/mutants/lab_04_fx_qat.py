@@ -73,6 +73,16 @@ MUTANTS = [
             why="freezes BN one epoch late (off by one)"),
     _mutant("finetune/no-optimizer-step", old="            optimizer.step()\n", new="",
             caught_by="test_finetune", why="never steps the optimizer (the weights never change)"),
+    # test 4 (test_margin): its accuracy bounds alone are met by the lr=0 control run (BN
+    # statistics and ranges re-estimated, weights unchanged); its test-loss bound is not
+    _mutant("finetune/zero-grad-before-step",
+            old="            loss.backward()\n            optimizer.step()\n",
+            new="            loss.backward()\n            optimizer.zero_grad()\n"
+                "            optimizer.step()\n",
+            caught_by="test_margin",
+            why="clears the gradients between backward and step: the weights never move and the "
+                "run ends where the lr=0 control does, which clears test 4's accuracy bounds",
+            rerun=("run_low_bit",)),
     # 4. low_bit_qconfig_mapping
     _mutant("low_bit/range-too-wide", old="quant_max=2 ** (weight_bits - 1) - 1",
             new="quant_max=2 ** (weight_bits - 1)", caught_by="test_low_bit",
