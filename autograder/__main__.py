@@ -16,7 +16,7 @@ For the kit's maintainers:
   check                grade each lab's solution (full marks) and release (zero) in a scratch course
   cpu-classes          the same under each CPU class up to this machine's (AVX2 ... AMX), as a table
   mutants              run each lab's wrong answers against its tests; all must be caught
-  throughput           time N submissions of every lab graded serially and in parallel
+  throughput           submissions per core-minute, serial and on Dask; a whole course projected
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ def cmd_mutants(args: argparse.Namespace) -> int:
 def cmd_throughput(args: argparse.Namespace) -> int:
     from .throughput import format_measure, measure
 
-    print(format_measure(measure(args.submissions, args.jobs, args.labs)))
+    print(format_measure(measure(args.submissions, args.jobs, args.labs), tuple(args.project_on)))
     return 0
 
 
@@ -215,9 +215,12 @@ def parser() -> argparse.ArgumentParser:
     command("check", cmd_check, "solution full marks, release zero, in a scratch course")
     command("cpu-classes", cmd_cpu_classes, "check under each emulated CPU class, as a table")
     command("mutants", cmd_mutants, "every wrong answer is caught by its test cell")
-    throughput = command("throughput", cmd_throughput, "time serial against parallel autograding")
-    throughput.add_argument("--submissions", type=int, default=8)
-    throughput.add_argument("--jobs", type=int, default=2)
+    throughput = command("throughput", cmd_throughput, "submissions per core-minute: serial, "
+                         "--jobs, and a dask scheduler + workers; projected to a whole course")
+    throughput.add_argument("--submissions", type=int, default=8, help="per lab and way")
+    throughput.add_argument("--jobs", type=int, default=2, help="workers of the two clusters")
+    throughput.add_argument("--project-on", type=int, nargs="+", default=[2, 64, 256],
+                            metavar="W", help="worker counts of the projection")
     return main
 
 

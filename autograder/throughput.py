@@ -1,42 +1,68 @@
-"""How long autograding takes: N copies of every lab's solution, graded serially and in parallel.
+"""How fast autograding goes: N copies of each lab's solution graded three ways, and a projection.
 
 ``python -m autograder throughput --submissions 8 --jobs 2`` builds a scratch course per run,
-submits each lab's worked solution for N students, and times ``autograde`` with ``jobs=1``
-(plain nbgrader, one after another) and with ``jobs`` workers; both gradebooks must agree.
+submits each lab's worked solution for N students, and times ``autograde`` on Dask three ways:
+one worker (one submission after another), ``jobs`` workers of an embedded ``LocalCluster``,
+and a cluster of separately started processes (``dask scheduler`` and ``jobs`` ``dask worker``
+processes on 127.0.0.1, used through ``scheduler=``). The gradebooks of the three must agree.
+
+Throughput is in **submissions per core-minute**: submissions / CPU minutes of every process
+the run started (nbgrader, kernels, Dask's scheduler and workers), what one core kept busy gets
+through; unlike wall time it hardly moves when other jobs share the machine. From each lab's rate
+on the dask CLI cluster it **projects** the wall time of 1,000 students x 6 labs on W workers of
+one core each (a projection, not a measurement: it assumes every worker's core is its own and
+grading scales linearly; a real cluster adds start-up, queueing and filesystem costs).
 
 Where the time goes, per submission: ``execution`` is the notebook's own run (kernel start to
 last cell, from the grading report), ``nbgrader`` the whole ``nbgrader autograde`` process around
-it; the difference is nbgrader's start-up and bookkeeping. Throughput bounded by the labs' own
-compute means the overhead is a small part of the total, and ``jobs`` workers on ``jobs`` cores
-come close to ``jobs`` times faster.
+it; the difference is nbgrader's start-up and bookkeeping. CPU time counts every process this one
+started and waited for: nbgrader, kernels, and Dask's workers and scheduler.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import tempfile
 import time
 from dataclasses import dataclass
 
-from . import gradebook
+from . import cluster, gradebook
 from .autograde import autograde
 from .checks import check_positive_int
 from .course import Course
 from .scratch import scratch_course, submit
 
-__all__ = ["TimedRun", "children_cpu_seconds", "timed_run", "measure", "format_measure"]
+__all__ = ["TimedRun", "MODES", "children_cpu_seconds", "timed_run", "measure",
+           "project_hours", "format_measure"]
+
+MODES = ("serial", "jobs", "cluster")     # one worker; an embedded cluster; dask CLI processes
+COURSE_STUDENTS, COURSE_LABS = 1000, 6
 
 
 @dataclass(frozen=True)
 class TimedRun:
-    """One autograding run of every submission."""
-    jobs: int
-    wall_seconds: float        # the whole run, merging included
+    """One autograding run of every submission of one lab."""
+    lab: str
+    mode: str                  # one of MODES
+    workers: int
+    wall_seconds: float        # the whole run: cluster start, grading, merging
     nbgrader_seconds: float    # summed over submissions: each nbgrader process
     execution_seconds: float   # summed over submissions: each notebook's own run
-    cpu_seconds: float         # CPU time of nbgrader and the kernels (user + system)
+    cpu_seconds: float         # CPU time of every process started (user + system)
     submissions: int
+
+    @property
+    def per_core_minute(self) -> float:
+        """Submissions per core-minute: submissions / CPU minutes."""
+        return self.submissions / (self.cpu_seconds / 60)
+
+    @property
+    def per_worker_minute(self) -> float:
+        """Submissions per worker per minute of wall time (on a machine shared with other jobs,
+        far below :attr:`per_core_minute`)."""
+        return self.submissions / (self.workers * self.wall_seconds / 60)
 
     @property
     def cores_busy(self) -> float:
@@ -51,59 +77,91 @@ class TimedRun:
 
 def children_cpu_seconds() -> float:
     """CPU seconds used so far by this process's finished child processes and theirs (each
-    nbgrader waits for its kernel, so a kernel's time counts once nbgrader has ended)."""
+    waits for its own: a kernel's time counts once its nbgrader, worker and nanny have ended)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def timed_run(directory: str | os.PathLike, labs: list[str], students: list[str], jobs: int
-              ) -> tuple[TimedRun, dict]:
-    """Autograde every lab for every student in a new scratch course with ``jobs`` workers;
-    returns (:class:`TimedRun`, the gradebook's snapshot)."""
-    scratch = scratch_course(directory, labs)
-    scratch.release(labs)
-    for lab in labs:
-        for student in students:
-            submit(scratch, lab, student, scratch.solution_notebook(lab))
-    cpu_before, started = children_cpu_seconds(), time.monotonic()
-    outcomes = autograde(labs, course=scratch, jobs=jobs)
-    wall, cpu = time.monotonic() - started, children_cpu_seconds() - cpu_before
+def timed_run(directory: str | os.PathLike, lab: str, students: list[str], mode: str,
+              jobs: int) -> tuple[TimedRun, dict]:
+    """Autograde ``lab`` for every student in a new scratch course, ``mode`` being one of
+    :data:`MODES`; returns (:class:`TimedRun`, the gradebook's snapshot)."""
+    scratch = scratch_course(directory, [lab])
+    scratch.release([lab])
+    for student in students:
+        submit(scratch, lab, student, scratch.solution_notebook(lab))
+    workers = 1 if mode == "serial" else jobs
+    cpu_before = children_cpu_seconds()
+    with (cluster.command_line_cluster(workers) if mode == "cluster"
+          else contextlib.nullcontext()) as started:
+        begun = time.monotonic()
+        outcomes = autograde([lab], course=scratch, jobs=workers,
+                             scheduler=started.address if started else None)
+        wall = time.monotonic() - begun
+    cpu = children_cpu_seconds() - cpu_before
     failed = [o for o in outcomes if o.status != "graded" or o.score != o.max_score]
     if failed:
         raise RuntimeError(f"solutions did not get full marks: {failed}")
-    run = TimedRun(jobs=jobs, wall_seconds=wall,
+    run = TimedRun(lab=lab, mode=mode, workers=workers, wall_seconds=wall,
                    nbgrader_seconds=sum(o.seconds for o in outcomes),
                    execution_seconds=sum(o.execution_seconds or 0 for o in outcomes),
-                   cpu_seconds=cpu,
-                   submissions=len(outcomes))
+                   cpu_seconds=cpu, submissions=len(outcomes))
     return run, gradebook.snapshot(scratch.gradebook_path)
 
 
-def measure(submissions: int = 8, jobs: int = 2, labs: list[str] | None = None) -> dict:
-    """{"serial": TimedRun, "parallel": TimedRun, "speedup": serial wall / parallel wall};
-    raises if the two gradebooks differ."""
+def measure(submissions: int = 8, jobs: int = 2, labs: list[str] | None = None) -> list[TimedRun]:
+    """Every lab of ``labs`` (default: all) graded in each of :data:`MODES`; raises if the
+    gradebooks of a lab differ."""
     check_positive_int(submissions, "submissions")
     check_positive_int(jobs, "jobs")
     labs = labs or Course().lab_names()
     students = [f"student{i:02d}" for i in range(1, submissions + 1)]
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        parallel, parallel_book = timed_run(a, labs, students, jobs)
-        serial, serial_book = timed_run(b, labs, students, 1)
-    if parallel_book["submissions"] != serial_book["submissions"]:
-        raise RuntimeError("the parallel gradebook differs from the serial one")
-    return {"serial": serial, "parallel": parallel,
-            "speedup": serial.wall_seconds / parallel.wall_seconds}
+    runs = []
+    for lab in labs:
+        books = []
+        for mode in MODES:
+            with tempfile.TemporaryDirectory() as folder:
+                run, book = timed_run(folder, lab, students, mode, jobs)
+            runs.append(run)
+            books.append(book["submissions"])
+        if any(book != books[0] for book in books):
+            raise RuntimeError(f"{lab}: the gradebooks of {MODES} differ")
+    return runs
 
 
-def format_measure(result: dict) -> str:
-    """The measurement as a few lines for the terminal (and the closing note)."""
-    serial, parallel = result["serial"], result["parallel"]
-    lines = [f"{serial.submissions} submissions; the two gradebooks are identical"]
-    for run in (serial, parallel):
-        lines.append(f"  jobs={run.jobs}: {run.wall_seconds:.0f} s wall; per submission "
-                     f"{run.nbgrader_seconds / run.submissions:.1f} s nbgrader, "
-                     f"{run.execution_seconds / run.submissions:.1f} s of it running the notebook "
-                     f"(overhead {100 * run.overhead_fraction:.0f} %); "
-                     f"{run.cores_busy:.2f} cores busy on average")
-    lines.append(f"  speedup {result['speedup']:.2f}x with {parallel.jobs} jobs")
+def project_hours(runs: list[TimedRun], workers: int, mode: str = "cluster") -> float:
+    """PROJECTED wall hours of 1,000 students x 6 labs on ``workers`` workers, at each measured
+    lab's submissions per core-minute in ``mode``; labs not measured are taken to cost the
+    measured ones' mean."""
+    rates = {run.lab: run.per_core_minute for run in runs if run.mode == mode}
+    minutes_each = [1 / rate for rate in rates.values()]        # core-minutes per submission
+    mean = sum(minutes_each) / len(minutes_each)
+    total = sum(minutes_each) + mean * (COURSE_LABS - len(minutes_each))
+    return COURSE_STUDENTS * total / workers / 60
+
+
+def format_measure(runs: list[TimedRun], project_on: tuple[int, ...] = (2, 64, 256)) -> str:
+    """The measurement as a table for the terminal (and the README), then the projection."""
+    lines = [f"{'lab':16s} {'mode':18s} {'subs':>4s} {'wall s':>7s} {'per core-min':>12s} "
+             f"{'per worker-min':>14s} {'CPU s/sub':>9s} {'overhead':>8s} {'cores busy':>10s}"]
+    names = {"serial": "serial (1 worker)", "jobs": "--jobs {}", "cluster": "dask CLI, {} workers"}
+    for run in runs:
+        lines.append(f"{run.lab:16s} {names[run.mode].format(run.workers):18s} "
+                     f"{run.submissions:4d} {run.wall_seconds:7.0f} {run.per_core_minute:12.2f} "
+                     f"{run.per_worker_minute:14.2f} "
+                     f"{run.cpu_seconds / run.submissions:9.1f} "
+                     f"{100 * run.overhead_fraction:7.0f}% {run.cores_busy:10.2f}")
+    for lab in dict.fromkeys(run.lab for run in runs):
+        wall = {run.mode: run.wall_seconds for run in runs if run.lab == lab}
+        lines.append(f"{lab}: --jobs speedup {wall['serial'] / wall['jobs']:.2f}x, dask CLI "
+                     f"cluster {wall['serial'] / wall['cluster']:.2f}x over serial; the three "
+                     "gradebooks are identical")
+    measured = sorted({run.lab for run in runs})
+    basis = ("every lab measured" if len(measured) >= COURSE_LABS else
+             f"measured {', '.join(measured)}; the other labs assumed to cost as much")
+    lines.append(f"PROJECTION, not a measurement ({basis}; CPU per submission on the dask CLI "
+                 "cluster, one core per worker, scaling linearly): "
+                 f"{COURSE_STUDENTS:,} students x {COURSE_LABS} labs = "
+                 + ", ".join(f"{project_hours(runs, w):.1f} h on {w} workers"
+                             for w in project_on))
     return "\n".join(lines)
