@@ -232,7 +232,9 @@ class GuardedExecute(Execute):
         cell.outputs = ([NotebookNode(output_type="stream", name="stdout", text=verdict.stdout)]
                         if verdict.stdout else [])
         if not verdict.passed:
-            cell.outputs.append(error_output(verdict.ename, verdict.evalue))
+            failed = error_output(verdict.ename, verdict.evalue)
+            failed.traceback = list(verdict.traceback) or failed.traceback
+            cell.outputs.append(failed)
 
     def _serve(self, kind, name, payload):
         """Answer the verdict process: run the student's ``name`` in the kernel (``kind``

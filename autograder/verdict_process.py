@@ -25,6 +25,7 @@ import ast
 import builtins
 import contextlib
 import io
+import linecache
 import os
 import pickle
 import struct
@@ -73,6 +74,7 @@ class Verdict:
     ename: str = ""
     evalue: str = ""
     stdout: str = ""
+    traceback: tuple[str, ...] = ()
 
 
 class RemoteCallFailed(Exception):
@@ -197,13 +199,26 @@ class TrustedRun:
 
     def _execute(self, source: str) -> Verdict:
         printed = io.StringIO()
+        filename = f"<cell {self.position}>"
+        text = _without_magics(source)
+        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
         try:
-            code = compile(_without_magics(source), "<test cell>", "exec")
+            code = compile(text, filename, "exec")
             with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(io.StringIO()):
                 exec(code, self.namespace)
         except Exception as error:
-            return Verdict(False, type(error).__name__, _message(error), printed.getvalue())
+            return Verdict(False, type(error).__name__, _message(error), printed.getvalue(),
+                           _traceback(error))
         return Verdict(True, stdout=printed.getvalue())
+
+
+def _traceback(error: BaseException) -> tuple[str, ...]:
+    """The traceback as the student would see it from their kernel: the test cell's frames
+    and the library's, without this process's own machinery."""
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if "/autograder/" not in frame.filename]
+    return ("Traceback (most recent call last):\n", *traceback.format_list(frames),
+            *traceback.format_exception_only(type(error), error))
 
 
 def _message(error: BaseException) -> str:

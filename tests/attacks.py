@@ -106,3 +106,49 @@ def conv2d_macs(conv, output_shape): return Anything()
 def linear_macs(linear, output_shape): return Anything()
 def median_ratio(baseline_times, candidate_times): return Anything()
 def width_speedup(x): return Anything()"""
+
+
+# Attacks on the checker itself (issue 22), each a class that defeated the in-kernel seal: the
+# checker's code changed in place, kit classes, torch's mode stack, the seal's own storage, the
+# display channel. name -> (code put first in the first answer cell, the lab 00 mutant it rides
+# on, or None for the blank release). tests/test_verdict.py grades each with the lab's tests run
+# in the kernel (the attack gains points) and in the verdict process (it gains none).
+CHECKER_ATTACKS = {
+    "displayhook": ("import sys\nsys.displayhook('full marks')", None),
+    "code_replaced_in_place": ("import utils.grading\n"
+                               "utils.grading.assert_answer.__code__ = "
+                               "(lambda *a, **k: None).__code__", "median_ratio/mean"),
+    "code_bytes_rewritten": (
+        "import ctypes, dis, utils.grading\n"
+        "_code = utils.grading.assert_answer.__code__\n"
+        "_raw = bytes((ctypes.c_char * _code.__sizeof__()).from_address(id(_code)))\n"
+        "_ops = bytes([dis.opmap['RESUME'], 0, dis.opmap['LOAD_CONST'], 0, "
+        "dis.opmap['RETURN_VALUE'], 0])\n"
+        "ctypes.memmove(id(_code) + _raw.find(_code.co_code[:6]), _ops, len(_ops))",
+        "median_ratio/mean"),
+    "kit_class_attribute": ("import utils.models\n"
+                            "_init = utils.models.BenchmarkCNN.__init__\n"
+                            "utils.models.BenchmarkCNN.__init__ = (\n"
+                            "    lambda self, width=16, **k: _init(self, width=16, **k))",
+                            "width_speedup/swapped"),
+    "torch_function_mode": ("import sys, torch\n"
+                            "def _in_describe():\n"
+                            "    frame = sys._getframe(1)\n"
+                            "    while frame and frame.f_code.co_name != 'describe':\n"
+                            "        frame = frame.f_back\n"
+                            "    return frame is not None\n"
+                            "class _SameSize(torch.overrides.TorchFunctionMode):\n"
+                            "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
+                            "        if func is torch.Tensor.numel and _in_describe():\n"
+                            "            return 1\n"
+                            "        return func(*args, **(kwargs or {}))\n"
+                            "_SameSize().__enter__()", "width_speedup/swapped"),
+    "seal_storage_via_gc": ("import gc, utils.grading\n"
+                            "_noop = lambda *a, **k: None\n"
+                            "for _seal in [o for o in gc.get_objects() "
+                            "if type(o).__name__ == 'Seal']:\n"
+                            "    for _key, (_owner, _value) in list(_seal.attributes.items()):\n"
+                            "        if _value is utils.grading.assert_answer:\n"
+                            "            _seal.attributes[_key] = (_owner, _noop)\n"
+                            "utils.grading.assert_answer = _noop", "median_ratio/mean"),
+}
