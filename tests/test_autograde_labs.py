@@ -85,8 +85,11 @@ WRONG_VERSIONS = {
         ("low_bit/low_bit_qconfig_mapping-equal-to-everything-object", {"test_low_bit"}, 13),
     ],
     "05_pipeline": [
+        # a failed test swaps the reference's result in for the later sections (reference_answers)
         ("choose_ratios/returns-none", {"test_choose"}, 23),
         ("stage_metrics/mean-of-batch-means", {"test_metrics"}, 23),
+        # an unwritten first exercise of section 2 costs its own 5 points, not every later test's
+        ("prune_and_finetune/raises", {"test_prune"}, 20),
         ("fold_bn/forgets-eps", {"test_fold"}, 23),
         # the replay's predictions and layers are far off, but nothing later builds on the replay
         ("integer_replay/stays-on-input-grid", {"test_replay"}, 22),

@@ -50,6 +50,10 @@ MUTANTS = [
             old=("    train.fit(finetuned, train_loader, epochs=epochs, lr=lr, show_progress=False,"
                  " log=None)\n"),
             new="", caught_by="test_prune", why="never fine-tunes", rerun=("run_prune",)),
+    _mutant("prune_and_finetune/raises", old="    keep = {block: ",
+            new="    raise NotImplementedError(\"not written yet\")\n    keep = {block: ",
+            caught_by="test_prune", why="raises (an exercise left unwritten)",
+            rerun=("run_prune",)),
     # 2b. stage_metrics
     _many("stage_metrics/mean-of-batch-means",
           edits=[('F.cross_entropy(logits, targets, reduction="sum")',
