@@ -223,8 +223,9 @@ class GuardedExecute(Execute):
                             if o.output_type not in ("execute_result", "display_data")]
             return
         try:
-            verdict = self._verdict.verdict(cells.grade_id(cell),
-                                            max(1.0, min(self.timeout or 600, self._remaining())))
+            # the verdict's own work is the grader's; each call it makes into the kernel has the
+            # per-cell timeout (_evaluate): the wait is bounded by the submission's time left
+            verdict = self._verdict.verdict(cells.grade_id(cell), max(1.0, self._remaining()))
         except VerdictUnavailable as error:
             cell.outputs = [error_output("VerdictUnavailable", str(error))]
             self._event("verdict_unavailable", label, str(error))

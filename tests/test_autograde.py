@@ -120,9 +120,11 @@ CASES = {
     "test_cell_edited_to_pass": Case((WRONG_PICK_ENGINE, replace("test_pick_engine", "pass")),
                                      score=7, wrong=("test_pick_engine",)),
     "test_cell_deleted": Case((WRONG_PICK_ENGINE, delete("test_pick_engine")),
-                              score=7, wrong=("test_pick_engine",)),
+                              score=7, wrong=("test_pick_engine",), event="structure",
+                              detail="'test_pick_engine' was missing"),
     "test_points_changed": Case((set_points("test_pick_engine", 100), WRONG_PICK_ENGINE),
-                                score=7, wrong=("test_pick_engine",)),
+                                score=7, wrong=("test_pick_engine",), event="structure",
+                                detail="metadata of cell 'test_pick_engine' was edited"),
     "infinite_loop": Case((prepend("width_speedup", "while True:\n    pass"),),
                           score=6, wrong=("test_width_speedup",), event="timeout"),
     "loop_ignoring_interrupt": Case((prepend("width_speedup", "import signal\nsignal.signal("
@@ -276,11 +278,12 @@ def test_wall_clock_limit_keeps_the_points_earned(lab_course):
 
 
 @pytest.mark.parametrize("option, score", [("--IgnorePattern.enabled=True", FULL_MARKS),
-                                           ("--IgnorePattern.enabled=False", 7)])
+                                           ("--IgnorePattern.enabled=False", FULL_MARKS)])
 def test_library_warnings_cost_no_points(lab_course, option, score):
-    """With IgnorePattern on (the kit's setting) a student's library warnings cost nothing; the
-    torch.ao deprecation warnings cost nothing even with it off (utils filters them at the
-    source), so with it off only the plain UserWarning costs the point (the check can fail)."""
+    """A student's library warnings cost nothing. Lab 00's tests run outside the kernel
+    (autograder/verdict.py): what the kernel writes to stderr is not in the test cell at all,
+    with nbgrader's IgnorePattern on (the kit's setting, for labs still tested in the kernel) or
+    off. The torch.ao deprecation warnings never reach the graded notebook (utils filters them)."""
     student = f"warns_{score}"
     submit(lab_course, LAB, student, build(lab_course, student, CASES["warns"]))
     [outcome] = autograde.autograde([LAB], [student], course=lab_course, nbgrader_options=[option])
