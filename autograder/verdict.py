@@ -68,6 +68,7 @@ class VerdictProcess:
         self.stdin: IO[bytes] = self.process.stdin
         self.stdout: IO[bytes] = self.process.stdout
         send(self.stdin, ("start", answers))
+        send(self.stdin, ("prepare",))           # the setup cells run beside the kernel's
         self.failure: str | None = None
 
     def verdict(self, grade_id: str, seconds: float) -> Verdict:
@@ -80,6 +81,7 @@ class VerdictProcess:
             while True:
                 message = self._receive(deadline)
                 if message[0] == "verdict":
+                    send(self.stdin, ("prepare",))   # on to the next test meanwhile
                     return message[1]
                 if message[0] == "ready":
                     continue

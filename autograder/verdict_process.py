@@ -86,16 +86,27 @@ class Channel:
 
     def __init__(self, incoming: IO[bytes], outgoing: IO[bytes]):
         self.incoming, self.outgoing = incoming, outgoing
+        self.pending: list[Any] = []      # the grader's commands that came while a call waited
 
     def request(self, *message: Any) -> bytes:
-        """Ask the grader to run ``message`` in the student's kernel; the reply's bytes."""
+        """Ask the grader to run ``message`` in the student's kernel; the reply's bytes.
+
+        A call made while running ahead waits for the grader's next test; the grader's
+        ``("until", ...)`` may come first, and is kept for after the reply."""
         send(self.outgoing, message)
-        kind, ok, data = receive(self.incoming)
-        if kind != "reply":
-            raise RuntimeError(f"verdict channel: expected a reply, got {kind!r}")
+        while True:
+            answer = receive(self.incoming)
+            if answer[0] == "reply":
+                break
+            self.pending.append(answer)
+        _, ok, data = answer
         if not ok:
             raise RemoteCallFailed(data)
         return data
+
+    def next_command(self) -> Any:
+        """The grader's next command: one kept back during a call first."""
+        return self.pending.pop(0) if self.pending else receive(self.incoming)
 
 
 class RemoteAnswer:
@@ -169,19 +180,31 @@ class TrustedRun:
 
     def until(self, grade_id: str) -> Verdict:
         """Run the source cells up to the test ``grade_id``; its verdict."""
-        from . import cells
-
         while grade_id not in self.verdicts and self.position < len(self.cells):
-            cell = self.cells[self.position]
-            self.position += 1
-            if cells.is_answer(cell):
-                self._bind_answers(cell)
-                continue
-            outcome = self._execute(cell.source)
-            if cells.is_autograded_test(cell):
-                self.verdicts[str(cells.grade_id(cell))] = outcome
+            self._step()
         return self.verdicts.get(grade_id, Verdict(False, "TestNotFound",
                                                    f"the lab has no test {grade_id!r}"))
+
+    def prepare(self) -> None:
+        """Run the source cells up to (not including) the next test cell: done while the
+        kernel runs the student's cells, so only the test itself waits for it."""
+        from . import cells
+
+        while (self.position < len(self.cells)
+               and not cells.is_autograded_test(self.cells[self.position])):
+            self._step()
+
+    def _step(self) -> None:
+        from . import cells
+
+        cell = self.cells[self.position]
+        self.position += 1
+        if cells.is_answer(cell):
+            self._bind_answers(cell)
+            return
+        outcome = self._execute(cell.source)
+        if cells.is_autograded_test(cell):
+            self.verdicts[str(cells.grade_id(cell))] = outcome
 
     def _bind_answers(self, cell: Any) -> None:
         from . import cells, plain
@@ -230,7 +253,11 @@ def _message(error: BaseException) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Serve the grader: ``("until", grade_id)`` -> ``("verdict", Verdict)``, ``("exit",)``."""
+    """Serve the grader: ``("until", grade_id)`` -> ``("verdict", Verdict)``; ``("prepare",)``
+    (run ahead to the next test, no reply); ``("exit",)``.
+
+    A call into the kernel made while running ahead waits in the pipe until the grader reads
+    it, which it does only at the next test, when the kernel has run the cells before it."""
     import nbformat
 
     outgoing = os.fdopen(os.dup(1), "wb")
@@ -244,11 +271,14 @@ def main(argv: list[str]) -> int:
     send(outgoing, ("ready",))
     while True:
         try:
-            message = receive(channel.incoming)
+            message = channel.next_command()
         except EOFError:
             return 0
         if message[0] == "exit":
             return 0
+        if message[0] == "prepare":
+            run.prepare()
+            continue
         send(outgoing, ("verdict", run.until(message[1])))
 
 
