@@ -284,7 +284,7 @@ def test_library_warnings_cost_no_points(lab_course, option, score):
     (autograder/verdict.py): what the kernel writes to stderr is not in the test cell at all,
     with nbgrader's IgnorePattern on (the kit's setting, for labs still tested in the kernel) or
     off. The torch.ao deprecation warnings never reach the graded notebook (utils filters them)."""
-    student = f"warns_{score}"
+    student = f"warns_{option.rsplit('=', 1)[1].lower()}"     # one submission per option
     submit(lab_course, LAB, student, build(lab_course, student, CASES["warns"]))
     [outcome] = autograde.autograde([LAB], [student], course=lab_course, nbgrader_options=[option])
     assert outcome.score == score, outcome.scores
