@@ -27,7 +27,8 @@ import pytest
 from autograder.course import Course
 
 COURSE = Course()
-GUARDED = ["01_pruning", "02_quantization", "03_fx_ptq", "04_fx_qat"]
+GUARDED = ["00_orientation", "01_pruning", "02_quantization", "03_fx_ptq", "04_fx_qat",
+           "05_pipeline"]
 
 # Stripped before numbers are read: formulas and code are the method, not its results.
 NOT_PROSE = [
@@ -64,6 +65,9 @@ ANY_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:[eE]([-+]
 # Per lab: numbers of the prose that are constants of the method or of the task, not results of
 # the run (each with its reason). Keep this short: a result never belongs here.
 ALLOWED: dict[str, dict[str, str]] = {
+    "00_orientation": {
+        "1": "an int8 element takes 1 byte (a dtype's size, section 3)",
+    },
     "01_pruning": {
         "18,432": "conv3's weight count (a shape), quoted by the model answer of section 5's "
                   "question; section 1 prints it",
@@ -76,6 +80,9 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "04_fx_qat": {
         "16": "the 2^4 levels of a 4-bit activation grid",
+    },
+    "05_pipeline": {
+        "20 %": "the target the written question sets the student (go below 20 % of the MACs)",
     },
 }
 
