@@ -34,8 +34,8 @@ COURSE = Course()
 TOP = student_kit.KIT_NAME
 RELEASED_LABS = sorted(p.parent.name for p in (REPO / "labs").glob("*/*.ipynb")
                        if p.stem == p.parent.name)
-# the test tools students do not need
-INSTRUCTOR_ONLY_PINS = {"nbval", "pytest", "hypothesis", "playwright"}
+# the test and grading tools students do not need (dask, distributed: the grading engine)
+INSTRUCTOR_ONLY_PINS = {"nbval", "pytest", "hypothesis", "playwright", "dask", "distributed"}
 
 
 @pytest.fixture(scope="module")
