@@ -251,7 +251,7 @@ def test_the_probes_can_see_through_an_unsandboxed_kernel(graded, lab_course, tm
         if folder.name != "snoops":
             shutil.rmtree(folder)
     autograde.autograde([LAB], ["snoops"], course=unsafe, timeout=CELL_TIMEOUT,
-                        unsafe_no_sandbox=True)
+                        unsafe_no_sandbox=True, force=True)   # the copied gradebook has it
     lines = probes(unsafe, "snoops")
     assert f"read {lab_course.gradebook_path} OPEN" in lines, lines
     assert (unsafe.path / "canary.txt").read_text() != CANARY, "nbgrader wrote through the link"
