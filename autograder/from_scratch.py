@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cells
+from .verdict_process import without_magics
 
 __all__ = ["BANNED_NAMES", "BANNED_ATTRIBUTE_PATHS", "Rule", "rules", "violations",
            "broken_rules"]
@@ -133,9 +134,7 @@ def _called_name(node: ast.Call) -> str:
 
 
 def _parse(source: str) -> ast.Module:
-    lines = ["" if line.lstrip().startswith(("%", "!")) else line
-             for line in source.splitlines()]
-    return ast.parse("\n".join(lines))
+    return ast.parse(without_magics(source))
 
 
 def imported_modules(tree: ast.AST) -> dict[str, str]:

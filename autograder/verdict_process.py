@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["Verdict", "RemoteAnswer", "TrustedRun", "send", "receive", "main"]
+__all__ = ["Verdict", "RemoteAnswer", "TrustedRun", "send", "receive", "without_magics", "main"]
 
 _HEADER = struct.Struct("!Q")
 
@@ -146,7 +146,7 @@ class RemoteAnswer:
 
 def defined_names(source: str) -> tuple[list[str], list[str]]:
     """(functions and classes, other names) that a cell's top level defines."""
-    tree = ast.parse(_without_magics(source))
+    tree = ast.parse(without_magics(source))
     functions, assigned = [], []
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -158,7 +158,7 @@ def defined_names(source: str) -> tuple[list[str], list[str]]:
     return functions, [n for n in dict.fromkeys(assigned) if n not in functions]
 
 
-def _without_magics(source: str) -> str:
+def without_magics(source: str) -> str:
     """The cell without IPython's ``%magic`` and ``!shell`` lines (this is not IPython)."""
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line
                      for line in source.splitlines())
@@ -223,7 +223,7 @@ class TrustedRun:
     def _execute(self, source: str) -> Verdict:
         printed = io.StringIO()
         filename = f"<cell {self.position}>"
-        text = _without_magics(source)
+        text = without_magics(source)
         linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
         try:
             code = compile(text, filename, "exec")
