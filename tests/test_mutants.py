@@ -63,6 +63,24 @@ def test_builders_take_their_strings_by_keyword():
     assert built.source == right.replace("(conv.in_channels // conv.groups)", "1", 1) != right
 
 
+def test_an_edit_must_name_one_place_in_the_code():
+    """An edit whose snippet occurs twice, or lands only in a docstring or a comment, is refused:
+    the mutant would be the right answer, and the test that "catches" it would prove nothing
+    (lab 05's quantize_fx/ignores-engine once edited its docstring and passed every test)."""
+    with pytest.raises(ValueError, match=r"occurs \d+ times"):
+        edited("00_orientation", "macs/ambiguous", old="output_shape", new="shape",
+               caught_by="test_macs", why="w")
+    with pytest.raises(ValueError, match="only docstrings or comments"):
+        edited("00_orientation", "macs/docstring", old="MACs of one call of nn.Linear",
+               new="MACs of two calls of nn.Linear", caught_by="test_macs", why="w")
+    with pytest.raises(ValueError, match="only docstrings or comments"):
+        edited("00_orientation", "median_ratio/comment", old="use quantile(0.5) for",
+               new="use torch.median for", caught_by="test_median_ratio", why="w")
+    built = edited("00_orientation", "macs/x", old="linear.out_features * linear.in_features",
+                   new="linear.out_features", caught_by="test_macs", why="w")
+    assert "linear.out_features\n" in built.source + "\n"
+
+
 @pytest.mark.notebooks
 @pytest.mark.parametrize("lab", LABS)
 def test_tests_reject_every_mutant(lab):

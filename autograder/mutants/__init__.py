@@ -11,6 +11,7 @@ a slash, and a few words for the mistake (``"magnitude_mask/keeps-smallest"``). 
 within a lab; tests name mutants by id (``tests/test_autograde_labs.py``), never by their prose.
 """
 
+import ast
 import functools
 import importlib
 import re
@@ -92,15 +93,45 @@ def edited(lab: str, id: str, *, old: str, new: str, caught_by: str, why: str,
 def edited_many(lab: str, id: str, *, edits: Sequence[tuple[str, str]], caught_by: str, why: str,
                 rerun: Iterable[str] = ()) -> Mutant:
     """The mutant ``id`` made by several edits ``[(old, new), ...]`` of the answer cell ``id``
-    names, applied in order (each ``old`` must be in the source as edited so far, else
-    ValueError)."""
+    names, applied in order.
+
+    Raises ValueError unless each ``old`` occurs exactly once in the source as edited so far (an
+    ambiguous snippet could edit a docstring instead of the code), and unless the edits change
+    the code itself: a mutant whose edits only touch docstrings or comments is the right answer.
+    """
     answer = _answer_cell(id)
-    source = solution_answers(lab)[answer]
+    right = solution_answers(lab)[answer]
+    source = right
     for old, new in edits:
-        if old not in source:
-            raise ValueError(f"mutant {id!r}: {old!r} is not in the solution of {answer!r}")
+        found = source.count(old)
+        if found != 1:
+            where = "is not" if found == 0 else f"occurs {found} times"
+            raise ValueError(f"mutant {id!r}: {old!r} {where} in the solution of {answer!r}; "
+                             f"an edit needs a snippet that occurs exactly once")
         source = source.replace(old, new, 1)
+    if _code_of(source) == _code_of(right):
+        raise ValueError(f"mutant {id!r}: its edits change only docstrings or comments of "
+                         f"{answer!r}, not its code")
     return Mutant(id=id, source=source, caught_by=caught_by, why=why, rerun=tuple(rerun))
+
+
+def _code_of(source: str) -> str:
+    """The code of a cell without its comments and docstrings: the dump of its syntax tree with
+    every string statement (a docstring) removed. Cells with IPython magics compare as text."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list):
+            node.body = [s for s in body if not _is_string_statement(s)] or [ast.Pass()]  # type: ignore[attr-defined]
+    return ast.dump(tree)
+
+
+def _is_string_statement(statement: ast.stmt) -> bool:
+    return (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Constant)
+            and isinstance(statement.value.value, str))
 
 
 def write_submission(solution: str | Path, mutant: Mutant, path: str | Path) -> str | Path:

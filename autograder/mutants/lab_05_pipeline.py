@@ -73,8 +73,10 @@ MUTANTS = [
     _mutant("quantize_fx/no-calibration",
             old="        for inputs, _ in calibration_loader:\n            prepared(inputs)\n",
             new="        pass\n", caught_by="test_fx", why="never calibrates", rerun=("run_fx",)),
-    _mutant("quantize_fx/ignores-engine", old="get_default_qconfig_mapping(engine)",
-            new='get_default_qconfig_mapping("qnnpack")', caught_by="test_fx",
+    _mutant("quantize_fx/ignores-engine",
+            old=".eval(), get_default_qconfig_mapping(engine)",
+            new='.eval(), get_default_qconfig_mapping("qnnpack")',
+            caught_by="test_fx",
             why="ignores the engine (qnnpack's qconfig on x86)", rerun=("run_fx",)),
     # 4. quantize_pt2e
     _mutant("quantize_pt2e/fixed-batch",
