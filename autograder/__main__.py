@@ -138,13 +138,13 @@ def cmd_cpu_classes(args: argparse.Namespace) -> int:
 
 
 def cmd_mutants(args: argparse.Namespace) -> int:
-    from .mutants import lab_mutants
+    from .labs import manifest
     from .mutation import run_mutants
 
     course = Course()
     missed = 0
     for lab in args.labs or course.lab_names():
-        for result in run_mutants(course.solution_notebook(lab), lab_mutants(lab)):
+        for result in run_mutants(course.solution_notebook(lab), manifest(lab).mutants):
             status = "caught" if result.caught else "MISSED"
             missed += not result.caught
             print(f"{lab}: {status:7s} {result.mutant.caught_by:30s} {result.mutant.why}")

@@ -19,12 +19,13 @@ import utils.grading
 from attacks import EQUAL_TO_EVERYTHING, SHELL_ATTACKS
 from autograder import autograde, cells, execution, gradebook
 from autograder.course import Course
+from autograder.labs import manifest
 from autograder.scratch import scratch_course, submit
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.needs("bubblewrap")]
 
 LAB = "00_orientation"
-FULL_MARKS = 8
+FULL_MARKS = manifest(LAB).full_marks
 CELL_TIMEOUT = 20      # seconds; lab 00's slowest cell takes about 5 s on a loaded 2-core machine
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import pytest
 
 from autograder.course import Course
+from autograder.labs import manifest
 
 COURSE = Course()
 GUARDED = ["00_orientation", "01_pruning", "02_quantization", "03_fx_ptq", "04_fx_qat",
@@ -61,31 +62,6 @@ NOT_RESULTS = [
 NUMBER = re.compile(r"(?<![\w.])[-−]?(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:\s*(%|x\b|×))?")
 # Any number in an output or in code (a looser reading: 1e-3 and 0.5 both count).
 ANY_NUMBER = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+|\d+)(\.\d+)?(?:[eE]([-+]?\d+))?")
-
-# Per lab: numbers of the prose that are constants of the method or of the task, not results of
-# the run (each with its reason). Keep this short: a result never belongs here.
-ALLOWED: dict[str, dict[str, str]] = {
-    "00_orientation": {
-        "1": "an int8 element takes 1 byte (a dtype's size, section 3)",
-    },
-    "01_pruning": {
-        "18,432": "conv3's weight count (a shape), quoted by the model answer of section 5's "
-                  "question; section 1 prints it",
-    },
-    "02_quantization": {
-        "1": "AdaRound's h = 1 means 'round up' (a value of the method, section 11)",
-    },
-    "03_fx_ptq": {
-        "256": "the 2^8 levels of an 8-bit grid",
-    },
-    "04_fx_qat": {
-        "16": "the 2^4 levels of a 4-bit activation grid",
-    },
-    "05_pipeline": {
-        "20 %": "the target the written question sets the student (go below 20 % of the MACs)",
-    },
-}
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -191,7 +167,7 @@ def sections(cells):
 
 def findings(notebook, lab, allowed=None):
     """The numbers of `notebook`'s prose that no output or code of their section backs."""
-    allowed = ALLOWED.get(lab, {}) if allowed is None else allowed
+    allowed = manifest(lab).claim_constants if allowed is None else allowed
     cells = notebook["cells"]
     everything = evidence_numbers(cells)
     result = []
@@ -255,7 +231,7 @@ def test_only_outputs_and_asserts_back_a_number():
                           {"cell_type": "code", "metadata": {}, "source": code,
                            "outputs": [{"output_type": "stream", "text": t} for t in outputs]}]}
 
-    assert len(findings(notebook("ratio = 0.75\nrun(ratio)"), "none")) == 1
-    assert findings(notebook("run()", ["ratio 0.750\n"]), "none") == []
-    assert findings(notebook("assert abs(ratio - 0.75) < 0.01"), "none") == []
-    assert findings(notebook("assert ok(ratio,\n          0.75)"), "none") == []
+    assert len(findings(notebook("ratio = 0.75\nrun(ratio)"), "none", allowed={})) == 1
+    assert findings(notebook("run()", ["ratio 0.750\n"]), "none", allowed={}) == []
+    assert findings(notebook("assert abs(ratio - 0.75) < 0.01"), "none", allowed={}) == []
+    assert findings(notebook("assert ok(ratio,\n          0.75)"), "none", allowed={}) == []

@@ -24,13 +24,14 @@ from autograder.export import (
     summarize,
     write_summary,
 )
-from autograder.mutants import lab_mutants, write_submission
+from autograder.labs import manifest
+from autograder.mutants import write_submission
 from autograder.scratch import grade_submissions, scratch_course
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.needs("bubblewrap")]
 
 LAB = "00_orientation"
-MUTANT = next(m for m in lab_mutants(LAB) if m.id == "macs/ignores-groups")
+MUTANT = manifest(LAB).mutant("macs/ignores-groups")
 
 
 def lab_test_cells():

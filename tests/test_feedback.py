@@ -24,7 +24,8 @@ from autograder.feedback import (
     feedback_path,
     generate_feedback,
 )
-from autograder.mutants import edited, lab_mutants, write_submission
+from autograder.labs import manifest
+from autograder.mutants import edited, write_submission
 from autograder.scratch import grade_submissions, scratch_course
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.needs("bubblewrap")]
@@ -33,7 +34,7 @@ LAB = "00_orientation"
 COURSE = Course()
 BEGIN, END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 # Fails the first (visible) assert of a test cell that also holds hidden tests.
-VISIBLE_WRONG = next(m for m in lab_mutants(LAB) if m.id == "count_parameters/counts-tensors")
+VISIBLE_WRONG = manifest(LAB).mutant("count_parameters/counts-tensors")
 # Passes the visible asserts of test_macs (its depthwise case has C_in == groups) and fails a
 # hidden one, which draws grouped convolutions with groups=2 and more input channels.
 HIDDEN_WRONG = edited(LAB, "macs/grouped-as-depthwise", old="(conv.in_channels // conv.groups)",

@@ -7,7 +7,8 @@ import pytest
 
 from autograder import cells, from_scratch
 from autograder.course import Course
-from autograder.mutants import lab_mutants, write_submission
+from autograder.labs import manifest
+from autograder.mutants import write_submission
 
 LAB = "02_quantization"
 HONEST = '''def quantize(x, scale, zero_point, quant_min, quant_max):
@@ -78,7 +79,7 @@ def test_each_way_around_the_tripwire_breaks_the_rule(how):
 
 def test_a_broken_rule_costs_the_tests_that_grade_that_answer_only(tmp_path):
     nb = source("01_pruning")
-    [mutant] = [m for m in lab_mutants("01_pruning") if m.id == "magnitude_mask/calls-torch-prune"]
+    mutant = manifest("01_pruning").mutant("magnitude_mask/calls-torch-prune")
     path = write_submission(Course().source_folder / "01_pruning" / "01_pruning.ipynb", mutant,
                             tmp_path / "wrong.ipynb")
     broken = from_scratch.broken_rules(nb.cells, nbformat.read(path, as_version=4).cells)

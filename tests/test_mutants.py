@@ -5,12 +5,12 @@ import pytest
 
 from autograder import authoring, cells
 from autograder.course import Course
+from autograder.labs import manifest
 from autograder.mutants import (
     Mutant,
     edited,
     edited_many,
     equal_to_everything,
-    lab_mutants,
     solution_answers,
 )
 from autograder.mutation import run_mutants
@@ -25,14 +25,14 @@ def graded_answers(lab):
 
 @pytest.mark.parametrize("lab", LABS)
 def test_every_graded_answer_has_a_mutant(lab):
-    mutated = {m.answer for m in lab_mutants(lab)}
+    mutated = {m.answer for m in manifest(lab).mutants}
     assert graded_answers(lab) <= mutated, f"{lab}: no mutant for {graded_answers(lab) - mutated}"
 
 
 @pytest.mark.parametrize("lab", LABS)
 def test_mutant_ids_are_unique(lab):
     """Tests name a mutant by its id ("answer/slug"), so no two mutants of a lab share one."""
-    ids = [m.id for m in lab_mutants(lab)]
+    ids = [m.id for m in manifest(lab).mutants]
     repeated = sorted({i for i in ids if ids.count(i) > 1})
     assert not repeated, f"{lab}: mutant ids used more than once: {repeated}"
 
@@ -84,7 +84,7 @@ def test_an_edit_must_name_one_place_in_the_code():
 @pytest.mark.notebooks
 @pytest.mark.parametrize("lab", LABS)
 def test_tests_reject_every_mutant(lab):
-    results = run_mutants(Course().solution_notebook(lab), lab_mutants(lab))
+    results = run_mutants(Course().solution_notebook(lab), manifest(lab).mutants)
     missed = [f"{r.mutant.id}: {r.mutant.why}" for r in results if not r.caught]
     assert not missed, f"{lab}: these wrong answers passed the tests: {missed}"
 

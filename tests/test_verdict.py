@@ -21,7 +21,8 @@ import torch
 from attacks import CHECKER_ATTACKS
 from autograder import autograde, cells, plain
 from autograder.course import Course
-from autograder.mutants import lab_mutants, write_submission
+from autograder.labs import manifest
+from autograder.mutants import write_submission
 from autograder.scratch import scratch_course, submit
 from autograder.verdict import opts_in
 from utils import benchmark
@@ -149,7 +150,7 @@ def submissions(course, folder, kind):
     """{student: notebook}: each attack and each wrong version one rides on; for the course as
     shipped (``kind == "outside"``) also the solution and the blank release."""
     solution, release = course.solution_notebook(LAB), course.release_notebook(LAB)
-    mutants = {m.id: m for m in lab_mutants(LAB)}
+    mutants = {m.id: m for m in manifest(LAB).mutants}
     found = {"solution": solution, "blank": release} if kind == "outside" else {}
     for name, (code, base) in CHECKER_ATTACKS.items():
         if base is None:

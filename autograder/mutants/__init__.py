@@ -1,10 +1,11 @@
 """Wrong versions (mutants) of every graded answer, which the labs' test cells must reject.
 
-Each lab has a module ``lab_<NN_name>.py`` here (e.g. ``lab_01_pruning.py`` for
-``solutions/01_pruning``) defining ``MUTANTS``, a list of :class:`Mutant`. ``tests/test_mutants.py``
-runs each lab's solution notebook once in one kernel, then for each mutant executes the wrong
-source in place of the answer cell, re-runs the cells named in ``rerun``, and checks that the
-test cell ``caught_by`` raises; then it restores the right answer.
+This module builds them (:class:`Mutant`, :func:`edited`, :func:`edited_many`,
+:func:`equal_to_everything`); each lab's manifest lists its own as ``MUTANTS``
+(``autograder/labs/lab_<NN_name>.py``, read with :func:`autograder.labs.manifest`).
+``tests/test_mutants.py`` runs each lab's solution notebook once in one kernel, then for each
+mutant executes the wrong source in place of the answer cell, re-runs the cells named in
+``rerun``, and checks that the test cell ``caught_by`` raises; then it restores the right answer.
 
 Every mutant has a stable id, ``"<answer>/<slug>"``: the grade_id of the answer cell it replaces,
 a slash, and a few words for the mistake (``"magnitude_mask/keeps-smallest"``). Ids are unique
@@ -13,7 +14,6 @@ within a lab; tests name mutants by id (``tests/test_autograde_labs.py``), never
 
 import ast
 import functools
-import importlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,7 +23,7 @@ import nbformat
 
 from .. import cells
 
-__all__ = ["Mutant", "MUTANT_ID", "SOLUTIONS", "SOLUTION_MARKERS", "lab_mutants",
+__all__ = ["Mutant", "MUTANT_ID", "SOLUTIONS", "SOLUTION_MARKERS",
            "solution_answers", "edited", "edited_many", "write_submission", "EVERYTHING_KINDS",
            "equal_to_everything", "equal_to_everything_mutants"]
 
@@ -57,15 +57,6 @@ class Mutant:
     def answer(self) -> str:
         """grade_id of the answer cell the mutant replaces (the part of its id before the slash)."""
         return _answer_cell(self.id)
-
-
-def lab_mutants(lab: str) -> list[Mutant]:
-    """The ``MUTANTS`` list of lab ``lab`` (e.g. ``"01_pruning"``); [] when it has none."""
-    try:
-        module = importlib.import_module(f"{__name__}.lab_{lab}")
-    except ModuleNotFoundError:
-        return []
-    return list(module.MUTANTS)
 
 
 @functools.cache

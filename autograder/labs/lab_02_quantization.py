@@ -1,4 +1,4 @@
-"""Wrong versions of lab 02's graded answers (affine quantization from scratch).
+"""Lab 02's manifest (see :mod:`autograder.labs`): affine quantization from scratch.
 
 Each mutant is the solution cell with one plausible mistake edited in: the solution's source is
 read from ``solutions/02_quantization/02_quantization.ipynb`` and ``old`` is replaced by ``new``
@@ -13,9 +13,10 @@ mutant cannot be caught by any test.
 
 from functools import partial
 
-from . import edited, equal_to_everything_mutants
+from ..mutants import edited, equal_to_everything_mutants
+from . import WrongVersion
 
-__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING"]
+__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING", "WRONG_VERSIONS", "CLAIM_CONSTANTS"]
 
 _mutant = partial(edited, "02_quantization")
 
@@ -193,3 +194,21 @@ EQUAL_TO_EVERYTHING = [
     ("model_weights", "quantize_model_weights", "test_sweep", "object"),
 ]
 MUTANTS += equal_to_everything_mutants("02_quantization", EQUAL_TO_EVERYTHING)
+
+# Graded as whole submissions (tests/test_autograde_labs.py): each with every test cell it loses.
+WRONG_VERSIONS = [
+    WrongVersion("discretize/floor", {"test_discretize"}),
+    # later test cells run the answers they build on as PyTorch's (answers_graded_earlier): a
+    # wrong calculate_qparams no longer costs test_quantize and test_per_channel too
+    WrongVersion("qparams/zero-not-in-range", {"test_qparams_seed", "test_qparams_observer"}),
+    # ... nor a wrong per_channel_qparams the bit-width sweep (test_sweep)
+    WrongVersion("per_channel/min-max-along-axis", {"test_per_channel"}),
+    WrongVersion("integer_linear/int8-bias", {"test_integer_linear"}),
+    WrongVersion("calibration/percentile_range-equal-to-everything-tuple", {"test_calibration"}),
+]
+
+# Numbers of the prose that are constants of the method or the task, not results of the run
+# (tests/test_claims.py). Keep this short: a result never belongs here.
+CLAIM_CONSTANTS = {
+    "1": "AdaRound's h = 1 means 'round up' (a value of the method, section 11)",
+}

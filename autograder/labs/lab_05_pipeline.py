@@ -1,4 +1,4 @@
-"""Wrong versions of lab 05's graded answers (the compression pipeline).
+"""Lab 05's manifest (see :mod:`autograder.labs`): the compression pipeline.
 
 Each mutant is the solution cell with one plausible mistake edited in (:func:`edited`: the
 solution's source with ``old`` replaced by ``new``; an ``old`` snippet that is no longer in the
@@ -8,9 +8,10 @@ results a later cell computes name that cell in ``rerun`` (the notebook's ``run_
 
 from functools import partial
 
-from . import edited, edited_many, equal_to_everything
+from ..mutants import edited, edited_many, equal_to_everything
+from . import WrongVersion
 
-__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING"]
+__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING", "WRONG_VERSIONS", "CLAIM_CONSTANTS"]
 
 _mutant = partial(edited, "05_pipeline")
 _many = partial(edited_many, "05_pipeline")
@@ -140,3 +141,21 @@ EQUAL_TO_EVERYTHING = [
 MUTANTS += [equal_to_everything("05_pipeline", function, function=function, caught_by=caught_by,
                                 kind=kind, rerun=rerun)
             for function, caught_by, kinds, rerun in EQUAL_TO_EVERYTHING for kind in kinds]
+
+# Graded as whole submissions (tests/test_autograde_labs.py): each with every test cell it loses.
+WRONG_VERSIONS = [
+    # a failed test swaps the reference's result in for the later sections (reference_answers)
+    WrongVersion("choose_ratios/returns-none", {"test_choose"}),
+    WrongVersion("stage_metrics/mean-of-batch-means", {"test_metrics"}),
+    # an unwritten first exercise of section 2 costs its own points, not every later test's
+    WrongVersion("prune_and_finetune/raises", {"test_prune"}),
+    WrongVersion("fold_bn/forgets-eps", {"test_fold"}),
+    # the replay's predictions and layers are far off, but nothing later builds on the replay
+    WrongVersion("integer_replay/stays-on-input-grid", {"test_replay"}),
+]
+
+# Numbers of the prose that are constants of the method or the task, not results of the run
+# (tests/test_claims.py). Keep this short: a result never belongs here.
+CLAIM_CONSTANTS = {
+    "20 %": "the target the written question sets the student (go below 20 % of the MACs)",
+}

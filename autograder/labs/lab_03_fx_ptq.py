@@ -1,4 +1,4 @@
-"""Wrong versions of lab 03's graded answers (FX post-training quantization).
+"""Lab 03's manifest (see :mod:`autograder.labs`): FX post-training quantization.
 
 Each mutant is the solution cell with one plausible mistake edited in: the solution's source is
 read from ``solutions/03_fx_ptq/03_fx_ptq.ipynb`` and ``old`` is replaced by ``new`` (an ``old``
@@ -12,9 +12,10 @@ graded: they only re-checked ``ptq_fx``, whose mistakes ``test_ptq_fx`` catches.
 
 from functools import partial
 
-from . import edited, equal_to_everything
+from ..mutants import edited, equal_to_everything
+from . import WrongVersion
 
-__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING"]
+__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING", "WRONG_VERSIONS", "CLAIM_CONSTANTS"]
 
 _mutant = partial(edited, "03_fx_ptq")
 
@@ -150,3 +151,22 @@ MUTANTS += [equal_to_everything("03_fx_ptq", answer, function=function, caught_b
                                 kind=kind,
                                 rerun=("dynamic_build",) if answer == "dynamic_quantize" else ())
             for answer, function, caught_by, kinds in EQUAL_TO_EVERYTHING for kind in kinds]
+
+# Graded as whole submissions (tests/test_autograde_labs.py): each with every test cell it loses.
+WRONG_VERSIONS = [
+    # an uncalibrated model costs test_ptq_fx alone: the benchmark's size and speed checks and the
+    # qconfig comparisons (which only re-use ptq_fx) are not graded, and the readers are graded
+    # on models built by reference_ptq
+    WrongVersion("ptq_fx/no-calibration", {"test_ptq_fx"}),
+    WrongVersion("ptq_fx/converts-uncalibrated-copy", {"test_ptq_fx"}),
+    WrongVersion("readers/weight-scale", {"test_qparams"}),
+    WrongVersion("ptq_fx/equal-to-everything-tuple", {"test_ptq_fx"}),
+    # nothing later builds on fold_conv_bn (the int8 weights are compared with utils.bn_folding)
+    WrongVersion("fold_conv_bn/forgets-eps", {"test_fold"}),
+]
+
+# Numbers of the prose that are constants of the method or the task, not results of the run
+# (tests/test_claims.py). Keep this short: a result never belongs here.
+CLAIM_CONSTANTS = {
+    "256": "the 2^8 levels of an 8-bit grid",
+}

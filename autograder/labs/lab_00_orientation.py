@@ -1,8 +1,10 @@
-"""Wrong answers to lab 00 that its tests must reject."""
+"""Lab 00's manifest (see :mod:`autograder.labs`): the wrong answers its tests must reject,
+those graded as whole submissions, and the constants its prose may quote."""
 
-from . import Mutant, equal_to_everything_mutants
+from ..mutants import Mutant, equal_to_everything_mutants
+from . import WrongVersion
 
-__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING"]
+__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING", "WRONG_VERSIONS", "CLAIM_CONSTANTS"]
 
 MUTANTS = [
     Mutant(id="pick_engine/prefers-fbgemm", caught_by="test_pick_engine",
@@ -133,3 +135,16 @@ def width_speedup(x):
                              baseline_label=_AgreeingStr("wide"),
                              candidate_label=_AgreeingStr("narrow"))
 '''))
+
+# Graded as whole submissions (tests/test_autograde_labs.py): each with every test cell it loses.
+WRONG_VERSIONS = [
+    WrongVersion("pick_engine/prefers-fbgemm", {"test_pick_engine"}),
+    WrongVersion("median_ratio/mean", {"test_median_ratio"}),
+    WrongVersion("count_parameters/equal-to-everything-int", {"test_count_parameters"}),
+]
+
+# Numbers of the prose that are constants of the method or the task, not results of the run
+# (tests/test_claims.py). Keep this short: a result never belongs here.
+CLAIM_CONSTANTS = {
+    "1": "an int8 element takes 1 byte (a dtype's size, section 3)",
+}

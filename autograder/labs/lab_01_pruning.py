@@ -1,5 +1,5 @@
-"""Wrong versions of lab 01's graded answers (magnitude and structured pruning from scratch, and the
-recovery of a channel-pruned model).
+"""Lab 01's manifest (see :mod:`autograder.labs`): magnitude and structured pruning from scratch,
+and the recovery of a channel-pruned model.
 
 Each mutant is the solution cell with one plausible mistake edited in (:func:`edited`: the
 solution's source, read from ``solutions/01_pruning/01_pruning.ipynb``, with ``old`` replaced by
@@ -18,9 +18,10 @@ caught for its own mistake and not for a side effect.
 
 from functools import partial
 
-from . import edited, edited_many, equal_to_everything_mutants
+from ..mutants import edited, edited_many, equal_to_everything_mutants
+from . import WrongVersion
 
-__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING"]
+__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING", "WRONG_VERSIONS", "CLAIM_CONSTANTS"]
 
 _mutant = partial(edited, "01_pruning")
 _edits = partial(edited_many, "01_pruning")
@@ -189,3 +190,25 @@ EQUAL_TO_EVERYTHING = [
     ("recover", "recover", "test_recover_bn", "object"),
 ]
 MUTANTS += equal_to_everything_mutants("01_pruning", EQUAL_TO_EVERYTHING)
+
+# Graded as whole submissions (tests/test_autograde_labs.py): each with every test cell it loses.
+WRONG_VERSIONS = [
+    # the global masks are built on magnitude_mask; the fine-tuned AGP model too, but its check
+    # (check_finetune) is not graded, so the mistake is not charged a third time
+    WrongVersion("magnitude_mask/keeps-smallest", {"test_magnitude_mask", "test_global_masks"}),
+    WrongVersion("magnitude_mask/truncates-count", {"test_magnitude_mask", "test_global_masks"}),
+    WrongVersion("ln_structured_mask/wrong-dim", {"test_ln_structured"}),
+    WrongVersion("magnitude_mask/equal-to-everything-tensor",
+                 {"test_magnitude_mask", "test_global_masks"}),
+    # recover's two tests grade different steps: the BatchNorm statistics (and eval mode), then
+    # the fine-tuned accuracy of a model cut by the reference pruning
+    WrongVersion("recover/no-optimizer-step", {"test_recover"}),
+    WrongVersion("recover/train-mode", {"test_recover_bn"}),
+]
+
+# Numbers of the prose that are constants of the method or the task, not results of the run
+# (tests/test_claims.py). Keep this short: a result never belongs here.
+CLAIM_CONSTANTS = {
+    "18,432": "conv3's weight count (a shape), quoted by the model answer of section 5's "
+              "question; section 1 prints it",
+}

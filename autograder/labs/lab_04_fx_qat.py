@@ -1,4 +1,4 @@
-"""Wrong versions of lab 04's graded answers (FX quantization-aware training).
+"""Lab 04's manifest (see :mod:`autograder.labs`): FX quantization-aware training.
 
 Each mutant is the solution cell with one plausible mistake edited in (:func:`edited`: the
 solution's source with ``old`` replaced by ``new``; an ``old`` snippet that is no longer in the
@@ -11,9 +11,10 @@ the 8-bit run is re-run too (also when the right answer is restored).
 
 from functools import partial
 
-from . import edited, equal_to_everything
+from ..mutants import edited, equal_to_everything
+from . import WrongVersion
 
-__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING"]
+__all__ = ["MUTANTS", "EQUAL_TO_EVERYTHING", "WRONG_VERSIONS", "CLAIM_CONSTANTS"]
 
 _mutant = partial(edited, "04_fx_qat")
 
@@ -123,3 +124,18 @@ MUTANTS += [equal_to_everything("04_fx_qat", answer, function=function, caught_b
                                 id=f"{answer}/gradient-equal-to-everything-{kind}"
                                 if caught_by == "test_fake_quant_grad" else None)
             for answer, function, caught_by, kinds in EQUAL_TO_EVERYTHING for kind in kinds]
+
+# Graded as whole submissions (tests/test_autograde_labs.py): each with every test cell it loses.
+WRONG_VERSIONS = [
+    WrongVersion("finetune/observers-never-disabled", {"test_finetune"}),
+    WrongVersion("finetune/eval-mode", {"test_finetune"}),
+    WrongVersion("convert/no-deepcopy", {"test_convert"}),
+    # test 4 runs on a reference low-bit mapping: a wrong one costs test_low_bit alone
+    WrongVersion("low_bit/low_bit_qconfig_mapping-equal-to-everything-object", {"test_low_bit"}),
+]
+
+# Numbers of the prose that are constants of the method or the task, not results of the run
+# (tests/test_claims.py). Keep this short: a result never belongs here.
+CLAIM_CONSTANTS = {
+    "16": "the 2^4 levels of a 4-bit activation grid",
+}
