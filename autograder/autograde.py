@@ -62,6 +62,7 @@ class Outcome:
     execution_seconds: float | None = None   # the notebook's own run (kernel start to last cell)
     scores: dict = field(default_factory=dict)   # grade_id -> (score, max_score)
     retries: int = 0              # times its worker died mid-task and it was run again
+    skipped: list = field(default_factory=list)   # demonstration cells not run (cells.skip_reason)
 
     @property
     def score(self) -> float:
@@ -316,7 +317,7 @@ def _grade(course, lab, student, options, hard_limit):
     details = json.loads(report.read_text()) if report.exists() else {}
     return Outcome(lab, student, status, stopped=details.get("stopped"),
                    events=details.get("events", []), seconds=seconds,
-                   execution_seconds=details.get("seconds"))
+                   execution_seconds=details.get("seconds"), skipped=details.get("skipped", []))
 
 
 def _wait(process, deadline):

@@ -15,7 +15,11 @@ from nbformat import NotebookNode, from_dict
 from nbgrader import utils as nbgrader_utils
 
 __all__ = ["nbgrader_metadata", "grade_id", "points", "is_code", "is_graded", "is_answer",
-           "is_locked", "is_autograded_test", "is_locked_code", "grade_index"]
+           "is_locked", "is_autograded_test", "is_locked_code", "grade_index", "SKIP_KEY",
+           "skip_reason"]
+
+#: ``cell.metadata.autograder[SKIP_KEY]``: why a demonstration cell is not run when grading
+SKIP_KEY = "skip_when_grading"
 
 Cell = Mapping[str, Any]
 
@@ -70,6 +74,27 @@ def is_autograded_test(cell: Cell) -> bool:
 def is_locked_code(cell: Cell) -> bool:
     """A code cell the student cannot change (nbgrader restores it from the source)."""
     return is_code(cell) and is_locked(cell)
+
+
+def skip_reason(cell: Cell) -> str | None:
+    """Why the autograder does not run ``cell`` (``metadata.autograder.skip_when_grading``), or
+    None when it runs it.
+
+    Only a locked code cell that is not graded can be skipped: an ungraded demonstration
+    (a timing, a study over seeds) that no graded cell builds on. A mark on any other cell is an
+    authoring error and raises ValueError. The mark comes from the release: the grader rebuilds
+    every locked cell, metadata included, from it (:mod:`autograder.structure`).
+    """
+    reason = cell.get("metadata", {}).get("autograder", {}).get(SKIP_KEY)
+    if reason is None:
+        return None
+    if not (is_locked_code(cell) and not is_graded(cell)):
+        raise ValueError(f"cell {grade_id(cell)!r}: only a locked, ungraded code cell can be "
+                         f"skipped when grading")
+    if not (isinstance(reason, str) and reason.strip()):
+        raise ValueError(f"cell {grade_id(cell)!r}: {SKIP_KEY} must be the reason, a non-empty "
+                         f"string, got {reason!r}")
+    return reason
 
 
 def grade_index(cells: list) -> dict:

@@ -35,6 +35,10 @@
 * **from-scratch rules** read from the answers' source before anything runs
   (:mod:`autograder.from_scratch`): a test cell grading an answer that names a forbidden
   reference, or a way around the rule (``exec``, ``ctypes``, dunder attributes...), scores 0;
+* **demonstrations skipped**: a locked, ungraded cell the release marks
+  ``metadata.autograder.skip_when_grading`` (a timing, a study over seeds that no graded cell
+  builds on; :func:`autograder.cells.skip_reason`) is not run; its output says why, and the
+  report lists it. The solution graded this way keeps full marks (``tests/test_autograde_labs.py``);
 * a **report** per submission (``<report_directory>/<lab>/<student>.json``): why the run
   stopped, which cells timed out, what was restored, the time taken.
 """
@@ -145,7 +149,18 @@ class GuardedExecute(Execute):
                     if cells.is_autograded_test(cell):
                         cell.outputs = [error_output("NotRun", self.report["stopped"])]
                     continue
+                reason = cells.skip_reason(cell)
+                if reason:
+                    self._skip(cell, index, reason)
+                    continue
                 self._run_cell(cell, index, resources)
+
+    def _skip(self, cell, index, reason):
+        """An ungraded demonstration the release marks: not run, and the feedback says why."""
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout",
+                                               text=f"Not run when grading: {reason}\n")]
+        cell.execution_count = None
+        self.report.setdefault("skipped", []).append(cell_label(cell, index))
 
     # -- one cell --------------------------------------------------------------------------
     def _run_cell(self, cell, index, resources):

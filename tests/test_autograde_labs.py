@@ -12,6 +12,9 @@ For each lab, one scratch course grades, in parallel:
 ``tests/test_mutants.py`` checks that *every* mutant is caught by its own test cell, in one
 kernel; here the grader itself is shown to turn those mistakes into the right partial scores.
 
+The solution's full marks also prove that the demonstrations the release marks as not run when
+grading (``cells.skip_reason``: timings, studies over seeds) feed no graded cell.
+
 The grade must not depend on the CPU. The solutions are executed on this CPU's own class by
 nbval (``make test``); here every submission is graded as an AVX2 CPU would grade it
 (:func:`utils.cpu.emulation_env`), the class furthest from AVX-512 VNNI and AMX servers, so one
@@ -46,6 +49,12 @@ def attacked_release(release, path):
     first.source = "\n".join(SHELL_ATTACKS[a][0] for a in ATTACKS) + "\n" + first.source
     nbformat.write(nb, path)
     return path
+
+
+def marked_cells(lab):
+    """grade_ids of the cells of ``lab``'s release that are not run when grading."""
+    release = nbformat.read(Course().release_notebook(lab), as_version=4)
+    return [cells.grade_id(cell) for cell in release.cells if cells.skip_reason(cell)]
 
 
 def wrong_versions(lab):
@@ -113,6 +122,8 @@ def test_each_submission_gets_its_stated_score(graded, lab, student):
         assert outcome.events == [], \
             "a submission built from the lab must not trip the integrity checks"
     assert outcome.max_score == manifest(lab).full_marks
+    # the demonstrations the release marks (cells.skip_reason) were not run, and nothing else
+    assert [label.split("(")[-1].rstrip(")") for label in outcome.skipped] == marked_cells(lab)
     assert {g for g, (s, m) in outcome.scores.items() if s != m} == lost, outcome.scores
     assert outcome.score == score
     if student == "untouched_release":
