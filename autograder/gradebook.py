@@ -1,10 +1,10 @@
 """The course's nbgrader gradebook (``Course.gradebook_path``): backups, snapshots, merging,
 and the scores of one submission.
 
-Parallel autograding gives each worker its own copy of the gradebook and then merges each
-graded submission back with :func:`merge_graded_submission`; :func:`snapshot` is the
-gradebook's content without nbgrader's random row ids, so a parallel run can be compared with a
-serial one.
+Parallel autograding gives each worker its own copy of the gradebook (:func:`copy_to`) and merges
+each graded submission back (:mod:`autograder.records`, in the layout of
+:func:`submission_record`); :func:`snapshot` is the gradebook's content without nbgrader's
+random row ids, so a parallel run can be compared with a serial one.
 """
 
 from __future__ import annotations
@@ -12,16 +12,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
-from sqlalchemy.exc import SAWarning
 
 from .course import Course
 
-__all__ = ["url", "backup", "copy_to", "snapshot", "merge_graded_submission", "has_lab",
+__all__ = ["url", "backup", "copy_to", "fields", "submission_record", "snapshot", "has_lab",
            "ensure_lab", "cell_scores"]
 
 STUDENT_FIELDS = ("first_name", "last_name", "email", "lms_user_id")
@@ -58,58 +56,35 @@ def copy_to(course: Course, target: str | os.PathLike) -> str | os.PathLike:
     return target
 
 
-def _fields(row, names):
+def fields(row, names) -> dict:
+    """{name: row's value} for the column ``names`` of a gradebook row."""
     return {name: getattr(row, name) for name in names}
+
+
+def submission_record(submission) -> dict:
+    """One graded submission's rows as plain data, keyed by names: its fields, and per notebook
+    {<fields>, "grades": {grade_id: fields}, "comments": {grade_id: fields}}."""
+    return {
+        **fields(submission, SUBMISSION_FIELDS),
+        "notebooks": {
+            notebook.name: {
+                **fields(notebook, NOTEBOOK_FIELDS),
+                "grades": {g.name: fields(g, GRADE_FIELDS) for g in notebook.grades},
+                "comments": {c.name: fields(c, COMMENT_FIELDS) for c in notebook.comments},
+            }
+            for notebook in submission.notebooks},
+    }
 
 
 def snapshot(db_path: str | os.PathLike) -> dict:
     """Everything autograding writes, keyed by names instead of random ids:
-    {"students": {id: fields}, "submissions": {(lab, student): {fields, "notebooks": {...}}}}."""
+    {"students": {id: fields}, "submissions": {(lab, student): submission_record(...)}}."""
     with Gradebook(url(db_path)) as gradebook:
-        students = {s.id: _fields(s, STUDENT_FIELDS) for s in gradebook.students}
-        submissions = {}
-        for assignment in gradebook.assignments:
-            for submission in assignment.submissions:
-                notebooks = {
-                    notebook.name: {
-                        **_fields(notebook, NOTEBOOK_FIELDS),
-                        "grades": {g.name: _fields(g, GRADE_FIELDS) for g in notebook.grades},
-                        "comments": {c.name: _fields(c, COMMENT_FIELDS) for c in notebook.comments},
-                    }
-                    for notebook in submission.notebooks}
-                submissions[(assignment.name, submission.student_id)] = {
-                    **_fields(submission, SUBMISSION_FIELDS), "notebooks": notebooks}
-    return {"students": students, "submissions": submissions}
-
-
-def merge_graded_submission(source: str | os.PathLike, target: str | os.PathLike, lab: str,
-                            student: str) -> int:
-    """Copy ``student``'s graded submission of ``lab`` from gradebook file ``source`` into
-    ``target``, field by field, creating the student and submission there if needed."""
-    with Gradebook(url(source)) as src, Gradebook(url(target)) as dst, warnings.catch_warnings():
-        # nbgrader's update_or_create_submission trips SQLAlchemy's autoflush warning (harmless;
-        # nbgrader autograde itself emits it into its log)
-        warnings.simplefilter("ignore", SAWarning)
-        graded = src.find_submission(lab, student)
-        dst.update_or_create_student(student, **_fields(graded.student, STUDENT_FIELDS))
-        merged = dst.update_or_create_submission(lab, student,
-                                                 **_fields(graded, SUBMISSION_FIELDS))
-        for notebook in graded.notebooks:
-            into = dst.find_submission_notebook(notebook.name, lab, student)
-            _set(into, _fields(notebook, NOTEBOOK_FIELDS))
-            for grade in notebook.grades:
-                _set(dst.find_grade(grade.name, notebook.name, lab, student),
-                     _fields(grade, GRADE_FIELDS))
-            for comment in notebook.comments:
-                _set(dst.find_comment(comment.name, notebook.name, lab, student),
-                     _fields(comment, COMMENT_FIELDS))
-        dst.db.commit()
-        return merged.id
-
-
-def _set(row, values):
-    for name, value in values.items():
-        setattr(row, name, value)
+        return {"students": {s.id: fields(s, STUDENT_FIELDS) for s in gradebook.students},
+                "submissions": {(assignment.name, submission.student_id):
+                                submission_record(submission)
+                                for assignment in gradebook.assignments
+                                for submission in assignment.submissions}}
 
 
 def has_lab(course: Course, lab: str) -> bool:

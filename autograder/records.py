@@ -17,13 +17,9 @@ from nbgrader.api import Gradebook
 from sqlalchemy.exc import SAWarning
 
 from . import gradebook
-from .gradebook import COMMENT_FIELDS, GRADE_FIELDS, NOTEBOOK_FIELDS, STUDENT_FIELDS
+from .gradebook import NOTEBOOK_FIELDS, STUDENT_FIELDS
 
 __all__ = ["read_submission", "merge_submission"]
-
-
-def _fields(row, names) -> dict:
-    return {name: getattr(row, name) for name in names}
 
 
 def read_submission(db_path: str | os.PathLike, lab: str, student: str) -> dict:
@@ -32,17 +28,8 @@ def read_submission(db_path: str | os.PathLike, lab: str, student: str) -> dict:
     "comments": {...}}}}."""
     with Gradebook(gradebook.url(db_path)) as book:
         graded = book.find_submission(lab, student)
-        return {
-            "student": _fields(graded.student, STUDENT_FIELDS),
-            **_fields(graded, gradebook.SUBMISSION_FIELDS),
-            "notebooks": {
-                notebook.name: {
-                    **_fields(notebook, NOTEBOOK_FIELDS),
-                    "grades": {g.name: _fields(g, GRADE_FIELDS) for g in notebook.grades},
-                    "comments": {c.name: _fields(c, COMMENT_FIELDS) for c in notebook.comments},
-                }
-                for notebook in graded.notebooks},
-        }
+        return {"student": gradebook.fields(graded.student, STUDENT_FIELDS),
+                **gradebook.submission_record(graded)}
 
 
 def merge_submission(record: dict, target: str | os.PathLike, lab: str, student: str) -> None:
