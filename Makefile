@@ -75,7 +75,8 @@ collect: install
 	$(PY) -m autograder collect "$(FROM)" $(LAB)
 
 autograde: install
-	$(PY) -m autograder autograde $(LABS) $(if $(JOBS),--jobs $(JOBS)) $(if $(STUDENT),--student $(STUDENT))
+	$(PY) -m autograder autograde $(LABS) $(if $(JOBS),--jobs $(JOBS)) $(if $(STUDENT),--student $(STUDENT)) \
+		$(if $(SCHEDULER),--scheduler $(SCHEDULER)) $(if $(FORCE),--force)
 
 feedback: install
 	$(PY) -m autograder feedback $(LABS) $(if $(STUDENT),--student $(STUDENT))
