@@ -158,6 +158,18 @@ def test_latency_bars_in_milliseconds_and_as_ratios():
         plots.latency_bars(["a"], [0.0])
 
 
+def test_latency_bar_labels_do_not_overlap():
+    """Lab 01's three bars: long names wrap onto lines instead of running into each other."""
+    names = ["dense", "75 % zeros (unstructured)", "50 % channels removed"]
+    fig = plots.latency_bars(names, [0.004, 0.004, 0.002])
+    fig.canvas.draw()
+    boxes = [label.get_window_extent() for label in only_axes(fig).get_xticklabels()]
+    assert all(left.x1 < right.x0 for left, right in zip(boxes, boxes[1:])), \
+        [(box.x0, box.x1) for box in boxes]
+    assert [label.get_text().replace("\n", " ") for label in only_axes(fig).get_xticklabels()] \
+        == names
+
+
 def test_pareto_front_keeps_non_dominated_points():
     costs = [4.0, 1.0, 2.0, 3.0, 2.0]
     accuracies = [0.99, 0.90, 0.95, 0.94, 0.93]

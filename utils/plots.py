@@ -19,6 +19,7 @@ into an existing Axes instead (then they return ``ax.figure``).
 """
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -250,11 +251,12 @@ def latency_bars(names: Sequence[str], values: Sequence[float], ratios: bool = F
     _check_same_length(names, values, ("names", "values"))
     if any(not value > 0 for value in values):
         raise ValueError(f"values must be positive, got {list(values)}")
-    fig, ax = _figure_and_axes(ax, (max(4, 0.9 * len(names) + 2), 3.5))
+    fig, ax = _figure_and_axes(ax, (max(4, 1.2 * len(names) + 2), 3.5))
     heights = list(values) if ratios else [1e3 * value for value in values]
     bars = ax.bar(range(len(names)), heights)
     ax.bar_label(bars, labels=[f"{h:.2f}x" if ratios else f"{h:.3g} ms" for h in heights])
-    ax.set_xticks(range(len(names)), names)
+    # long names on several lines of at most 14 characters, so that neighbours do not overlap
+    ax.set_xticks(range(len(names)), [textwrap.fill(name, 14) for name in names])
     if ratios:
         ax.axhline(1.0, color="gray", linestyle="--")
         ax.set_ylabel("speedup (x, higher is faster)")
