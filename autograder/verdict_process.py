@@ -153,8 +153,9 @@ def defined_names(source: str) -> tuple[list[str], list[str]]:
             functions.append(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            for target in targets:
-                assigned += [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+            for target in targets:    # the names bound: not those read in `x[i] = ...`
+                assigned += [n.id for n in ast.walk(target)
+                             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
     return functions, [n for n in dict.fromkeys(assigned) if n not in functions]
 
 

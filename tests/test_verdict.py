@@ -194,6 +194,15 @@ def graded(tmp_path_factory):
 
 @pytest.mark.notebooks
 @pytest.mark.needs("bubblewrap")
+def test_an_answer_cell_binds_its_functions_and_the_names_it_assigns():
+    from autograder.verdict_process import defined_names
+
+    source = ("%matplotlib inline\nimport math\nTABLE = {}\nTABLE[math.pi] = 1\n"
+              "a, (b, c) = 1, (2, 3)\nn: int = 4\n\n\ndef f(x):\n    y = x\n    return y\n\n\n"
+              "class Box:\n    size = 1\n")
+    assert defined_names(source) == (["f", "Box"], ["TABLE", "a", "b", "c", "n"])
+
+
 def test_lab_00_opts_in():
     assert opts_in(Course().source_folder / LAB / f"{LAB}.ipynb")
 
