@@ -8,15 +8,21 @@ form (a list without repeats) and raise.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 
 __all__ = ["check_positive_int", "check_positive_seconds", "check_not_string", "as_student_list"]
 
 
 def check_positive_int(value: object, name: str) -> None:
-    """Raise ValueError unless ``value`` is an int >= 1 (a count: jobs, submissions)."""
-    if not (isinstance(value, int) and value >= 1):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    """Raise ValueError unless ``value`` is an integer >= 1 (a count: jobs, submissions).
+
+    The contract of :func:`utils.checks.check_positive_int` (which this torch-free package cannot
+    import): Python and NumPy integers count, bools do not (``True`` is not a count), and a value
+    of the wrong type raises ValueError too, ``"jobs must be a positive int, got 0"``.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def check_positive_seconds(value: float | None, name: str) -> None:

@@ -38,6 +38,22 @@ def test_check_positive_int_accepts_counts():
         assert checks.check_positive_int(value, "threads") is None
 
 
+@pytest.mark.parametrize("value", [1, 4, np.int32(2), np.uint8(1), 0, -1, 1.5, 2.0, "2", None,
+                                   True, False, torch.tensor(2)])
+def test_the_autograders_check_positive_int_keeps_the_same_contract(value):
+    """autograder.checks cannot import utils (torch); its check accepts and refuses alike."""
+    from autograder import checks as autograder_checks
+
+    outcomes = []
+    for check in (checks.check_positive_int, autograder_checks.check_positive_int):
+        try:
+            check(value, "jobs")
+            outcomes.append("accepted")
+        except ValueError as error:
+            outcomes.append(str(error))
+    assert outcomes[0] == outcomes[1]
+
+
 def test_check_instance_and_check_bool():
     checks.check_instance(None, "rule", int, allow_none=True)
     with pytest.raises(TypeError, match=r"rule must be a int or None, got str"):

@@ -12,7 +12,7 @@ def test_every_instructor_command_is_offered():
 
 @pytest.mark.parametrize("argv, message", [
     (["autograde", "99_nolab"], "labs must be among"),
-    (["autograde", "00_orientation", "--jobs", "0"], "jobs must be a positive integer"),
+    (["autograde", "00_orientation", "--jobs", "0"], "jobs must be a positive int, got 0"),
     (["autograde", "00_orientation", "--timeout", "-5"], "timeout must be a positive"),
     pytest.param(["autograde", "00_orientation", "--student", "nobody"],
                  "no submission of 00_orientation", marks=pytest.mark.needs("bubblewrap")),

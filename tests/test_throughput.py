@@ -39,7 +39,7 @@ def test_format_measure_reports_each_way_the_speedups_and_a_labelled_projection(
 
 @pytest.mark.parametrize("argument, value", [("submissions", 0), ("jobs", 1.5)])
 def test_bad_arguments_are_named(argument, value):
-    with pytest.raises(ValueError, match=f"{argument} must be a positive integer"):
+    with pytest.raises(ValueError, match=f"{argument} must be a positive int, got"):
         throughput.measure(**{argument: value})
 
 
