@@ -54,6 +54,21 @@ def test_the_autograders_check_positive_int_keeps_the_same_contract(value):
     assert outcomes[0] == outcomes[1]
 
 
+@pytest.mark.parametrize("value", [0, 1, 0.25, 1.0, np.float32(0.5), np.int64(1)])
+def test_check_fraction_accepts_real_numbers_in_the_closed_unit_interval(value):
+    assert checks.check_fraction(value, "final_sparsity", "a sparsity") is None
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (1.5, ValueError, r"final_sparsity must be in \[0, 1\] \(a sparsity\), got 1.5"),
+    (-0.1, ValueError, r"must be in \[0, 1\]"), (float("nan"), ValueError, r"got nan"),
+    (True, TypeError, r"must be a number in \[0, 1\] \(a sparsity\), got True"),
+    ("0.5", TypeError, r"got '0.5'"), (torch.tensor(0.5), TypeError, r"must be a number")])
+def test_check_fraction_names_the_argument_and_the_interval(value, error, message):
+    with pytest.raises(error, match=message):
+        checks.check_fraction(value, "final_sparsity", "a sparsity")
+
+
 def test_check_instance_and_check_bool():
     checks.check_instance(None, "rule", int, allow_none=True)
     with pytest.raises(TypeError, match=r"rule must be a int or None, got str"):

@@ -85,7 +85,7 @@ def test_sparsity_bars_single_and_before_after():
 
 
 def test_sparsity_bars_rejects_bad_input():
-    with pytest.raises(ValueError, match="fractions in"):
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\] \(a fraction of zeros\)"):
         plots.sparsity_bars({"fc": 50})
     with pytest.raises(ValueError, match="same layer names"):
         plots.sparsity_bars({"fc": 0.5}, {"conv": 0.5})

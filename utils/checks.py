@@ -8,7 +8,7 @@ return a bool and never raise.
 
 =================================  ================================================================
 numbers and flags                  :func:`is_int`, :func:`as_int`, :func:`check_positive_int`,
-                                   :func:`check_number_in`, :func:`as_bits`,
+                                   :func:`check_number_in`, :func:`check_fraction`, :func:`as_bits`,
                                    :func:`check_instance`, :func:`check_bool`
 integer ranges                     :func:`as_quant_range` (a quantization grid, ``min < max``),
                                    :func:`as_int32_clamp_range` (clamp bounds, ``min <= max``)
@@ -40,6 +40,7 @@ __all__ = [
     "check_instance",
     "check_bool",
     "check_number_in",
+    "check_fraction",
     "as_bits",
     "as_quant_range",
     "as_int32_clamp_range",
@@ -125,6 +126,16 @@ def check_number_in(value: object, name: str, low: float, high: float) -> None:
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     if not low < value <= high:
         raise ValueError(f"{name} must be in ({low}, {high}], got {value}")
+
+
+def check_fraction(value: object, name: str, what: str = "a fraction") -> None:
+    """Raise TypeError unless ``value`` is a real number (not a bool), ValueError unless
+    ``0 <= value <= 1`` (which also rejects NaN); ``what`` says what the fraction is:
+    ``"final_sparsity must be in [0, 1] (a sparsity), got 1.5"``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1] ({what}), got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1] ({what}), got {value}")
 
 
 def as_bits(value: object, name: str = "bits") -> int:

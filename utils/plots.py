@@ -29,6 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from torch import nn
 
+from .checks import check_fraction
 from .layers import layer_weight, weighted_layers
 
 __all__ = ["weight_histograms", "sparsity_bars", "accuracy_vs_sparsity", "quantization_grid",
@@ -52,9 +53,8 @@ def _check_same_length(first, second, names):
 
 def _check_fractions(values, name):
     """Sparsities are fractions of zeros: every value in [0, 1]."""
-    bad = {key: value for key, value in values.items() if not 0 <= value <= 1}
-    if bad:
-        raise ValueError(f"{name} must map layer names to fractions in [0, 1], got {bad}")
+    for key, value in values.items():
+        check_fraction(value, f"{name}[{key!r}]", "a fraction of zeros")
 
 
 # --------------------------------------------------------------------------------------------

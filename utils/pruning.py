@@ -41,7 +41,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .checks import as_int, is_int
+from .checks import as_int, check_fraction, is_int
 from .layers import FLOAT_WEIGHTED_LAYERS
 
 #: The layer types whose ``weight`` the labs prune by default (``utils.layers``' float layers).
@@ -54,13 +54,11 @@ PRUNABLE_KINDS = FLOAT_WEIGHTED_LAYERS
 
 def _check_amount(amount):
     """Raise unless ``amount`` is a fraction in [0, 1] or a non-negative int count."""
-    message = f"amount must be in [0, 1] (a fraction) or a non-negative int count, got {amount!r}"
-    if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
-        raise TypeError(message)
-    if is_int(amount) and amount < 0:
-        raise ValueError(message)
-    if not is_int(amount) and not 0.0 <= float(amount) <= 1.0:   # also rejects NaN
-        raise ValueError(message)
+    if not is_int(amount):
+        check_fraction(amount, "amount", "a fraction; or a non-negative int count")
+    elif amount < 0:
+        raise ValueError(f"amount must be a non-negative int count (or a fraction in [0, 1]), "
+                         f"got {amount!r}")
 
 
 def _check_weight(weight, arg="weight"):

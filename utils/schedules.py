@@ -19,17 +19,7 @@ sparsifiers whose ``CubicSL.sparsity_compute_fn`` is this formula (the tests che
 that); TensorFlow Model Optimization's ``PolynomialDecay`` (power 3) is the same curve.
 """
 
-import numbers
-
-from .checks import as_int
-
-
-def _check_fraction(value, arg):
-    """Raise unless ``value`` is a real number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{arg} must be a number in [0, 1] (a sparsity), got {value!r}")
-    if not 0.0 <= float(value) <= 1.0:   # also rejects NaN
-        raise ValueError(f"{arg} must be in [0, 1] (a sparsity), got {value}")
+from .checks import as_int, check_fraction
 
 
 def _check_pruning_steps(start_step, num_steps, step_interval):
@@ -41,8 +31,8 @@ def _check_pruning_steps(start_step, num_steps, step_interval):
 
 def _check_agp_arguments(initial_sparsity, final_sparsity, start_step, num_steps, step_interval):
     """Raise unless the AGP arguments describe a non-decreasing schedule of >= 1 pruning step."""
-    _check_fraction(initial_sparsity, "initial_sparsity")
-    _check_fraction(final_sparsity, "final_sparsity")
+    check_fraction(initial_sparsity, "initial_sparsity", "a sparsity")
+    check_fraction(final_sparsity, "final_sparsity", "a sparsity")
     if initial_sparsity > final_sparsity:
         raise ValueError(f"initial_sparsity must be <= final_sparsity (pruning only adds zeros), "
                          f"got initial_sparsity={initial_sparsity} > "
