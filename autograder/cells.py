@@ -16,7 +16,7 @@ from nbgrader import utils as nbgrader_utils
 
 __all__ = ["nbgrader_metadata", "grade_id", "points", "is_code", "is_graded", "is_answer",
            "is_locked", "is_autograded_test", "is_locked_code", "grade_index", "SKIP_KEY",
-           "skip_reason"]
+           "skip_reason", "skipped_when_grading"]
 
 #: ``cell.metadata.autograder[SKIP_KEY]``: why a demonstration cell is not run when grading
 SKIP_KEY = "skip_when_grading"
@@ -95,6 +95,12 @@ def skip_reason(cell: Cell) -> str | None:
         raise ValueError(f"cell {grade_id(cell)!r}: {SKIP_KEY} must be the reason, a non-empty "
                          f"string, got {reason!r}")
     return reason
+
+
+def skipped_when_grading(cells: list) -> list[str | None]:
+    """grade_ids of the cells of ``cells`` that the autograder does not run (:func:`skip_reason`),
+    in order."""
+    return [grade_id(cell) for cell in cells if skip_reason(cell)]
 
 
 def grade_index(cells: list) -> dict:

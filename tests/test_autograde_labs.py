@@ -54,7 +54,7 @@ def attacked_release(release, path):
 def marked_cells(lab):
     """grade_ids of the cells of ``lab``'s release that are not run when grading."""
     release = nbformat.read(Course().release_notebook(lab), as_version=4)
-    return [cells.grade_id(cell) for cell in release.cells if cells.skip_reason(cell)]
+    return cells.skipped_when_grading(release.cells)
 
 
 def wrong_versions(lab):
